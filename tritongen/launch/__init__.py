@@ -1,0 +1,1 @@
+"""Finding tritonserver, building the mpirun command, and supervising the ranks."""
