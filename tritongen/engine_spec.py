@@ -37,7 +37,8 @@ class EngineSpec:
     path: Path  # absolute engine (or checkpoint) directory
     layout: EngineLayout
     trtllm_version: str | None  # `version` key; None for legacy files (see `inferred_version`)
-    inferred_version: str  # best estimate of the building TRT-LLM version, e.g. "0.5", "0.7", "0.13.0"
+    inferred_version: str  # best estimate of the building TRT-LLM version, e.g. "0.5", "0.7", "0.13.0";
+    # "" for a Hugging Face checkpoint (no TensorRT-LLM built it)
     architecture: str  # "LlamaForCausalLM", or the legacy family name ("llama", "gpt")
     dtype: str  # float16 / bfloat16 / float32
     logits_dtype: str  # float32 / float16
@@ -71,10 +72,11 @@ class EngineSpec:
     kv_cache_quant_algo: str | None
     max_prompt_embedding_table_size: int
     gpus_per_node: int
-    rank_files: tuple[RankFile, ...]
+    rank_files: tuple[RankFile, ...]  # one per rank; for a checkpoint, its weight files, each with rank 0
     config_sha256: str  # hash of the config.json bytes, for the manifest
     tokenizer_present: bool  # tokenizer files sit beside config.json
     warnings: tuple[str, ...] = field(default=())  # oddities found while reading (not errors)
+    max_position_embeddings: int | None = None  # the model's trained context, when config.json says it
 
     @property
     def world_size(self) -> int:
