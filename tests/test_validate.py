@@ -27,7 +27,11 @@ UNFILLED_IN_TENSORRT_LLM = {
     "mnansary-llama3.1-8b-v0.19": 37,
 }
 # Repositories whose models disagree on max_batch_size (SOURCES.md: B4, B8, B10).
-DISAGREEING_BATCH = {"codota-starfish-v0.8dev", "tlntin-qwen1.5-7b-v0.8", "tamaghnadutta-vicuna7b-medusa-v0.12tpl"}
+DISAGREEING_BATCH = {
+    "codota-starfish-v0.8dev",
+    "tlntin-qwen1.5-7b-v0.8",
+    "tamaghnadutta-vicuna7b-medusa-v0.12tpl",
+}
 
 
 def _copy(name: str, tmp_path: Path) -> Path:
@@ -53,7 +57,9 @@ def test_every_filled_config_parses_and_has_no_false_errors(name: str, tmp_path:
 def test_leftover_placeholders_are_reported_with_line_and_name(name: str, tmp_path: Path) -> None:
     repo = _copy(name, tmp_path)
     report = check_repository(repo, load_tokenizer=False)
-    unfilled = [f for f in report.warnings if f.file == "tensorrt_llm/config.pbtxt" and "never filled" in f.message]
+    unfilled = [
+        f for f in report.warnings if f.file == "tensorrt_llm/config.pbtxt" and "never filled" in f.message
+    ]
     assert len(unfilled) == UNFILLED_IN_TENSORRT_LLM[name]
     lines = (repo / "tensorrt_llm" / "config.pbtxt").read_text().splitlines()
     for finding in unfilled:
@@ -76,7 +82,9 @@ def test_duplicate_ensemble_output_of_v019_is_a_warning(tmp_path: Path) -> None:
 
 def test_medusa_without_choices_is_reported(tmp_path: Path) -> None:
     report = check_repository(_copy("tamaghnadutta-vicuna7b-medusa-v0.12tpl", tmp_path), load_tokenizer=False)
-    assert any(f.param == "medusa_choices" and "decoding_mode is medusa" in f.message for f in report.warnings)
+    assert any(
+        f.param == "medusa_choices" and "decoding_mode is medusa" in f.message for f in report.warnings
+    )
 
 
 def test_hub_id_tokenizer_dir_is_reported(tmp_path: Path) -> None:
@@ -86,6 +94,7 @@ def test_hub_id_tokenizer_dir_is_reported(tmp_path: Path) -> None:
 
 
 # -- planted defects --------------------------------------------------------------------------------
+
 
 def _edit(repo: Path, model: str, old: str, new: str, count: int = 1) -> None:
     path = repo / model / "config.pbtxt"
@@ -198,3 +207,58 @@ def test_warning_and_error_counts_are_stable_across_the_corpus(tmp_path: Path) -
         shutil.rmtree(tmp_path / "c")
     assert totals["errors"] == 0
     assert totals["placeholders"] >= sum(UNFILLED_IN_TENSORRT_LLM.values())
+
+
+# -- repositories checked against the engine they were filled for (check --engine) -----------------
+
+ENGINE_PAIRS = {
+    # repository: (engine, the warnings about the engine/config mismatch that must be reported)
+    "sfc-zhwang-llama2-7b-v0.5": (
+        "llama2-7b-tp4-v0.5",
+        {"max_batch_size 128 is above the engine's 8", "V1 (static batching) on an engine that supports"},
+    ),
+    "codota-dolphin-mistral-7b-v0.8dev": ("mistral-7b-fp16-tp1-b64-v0.8dev", {"max_batch_size 1 is below the engine's 64"}),
+    "codota-starchat-15b-v0.8dev": ("starchat-15b-gpt-mqa-v0.8dev", set()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_PAIRS))
+def test_engine_lints_against_the_paired_corpus_engine(name: str, tmp_path: Path) -> None:
+    from engine_fixtures import corpus_engine_dir
+
+    engine_name, expected = ENGINE_PAIRS[name]
+    engine = corpus_engine_dir(engine_name, tmp_path / "engines")
+    report = check_repository(_copy(name, tmp_path), engine_dir=engine, load_tokenizer=False)
+    assert report.errors == []
+    about_engine = {f.message for f in report.warnings if "engine" in f.message and "on this machine" not in f.message}
+    for fragment in expected:
+        assert any(fragment in message for message in about_engine), (fragment, about_engine)
+    assert len(about_engine) == len(expected), about_engine
+    for finding in report.warnings:
+        if finding.param == "max_batch_size" and "engine" in finding.message:
+            assert finding.line is not None
+
+
+def test_kv_cache_reuse_without_paged_context_fmha_is_an_error(tmp_path: Path) -> None:
+    from engine_fixtures import corpus_engine_dir
+
+    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    engine = corpus_engine_dir("starchat-15b-gpt-mqa-v0.8dev", tmp_path / "engines")
+    text = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
+    patched = re.sub(r'(key: "enable_kv_cache_reuse"\s*value: \{\s*string_value: )"[^"]*"', r'\1"true"', text)
+    assert patched != text
+    (repo / "tensorrt_llm" / "config.pbtxt").write_text(patched)
+    report = check_repository(repo, engine_dir=engine, load_tokenizer=False)
+    assert [f.param for f in report.errors] == ["enable_kv_cache_reuse"]
+
+
+def test_engine_with_missing_rank_files_is_an_error(tmp_path: Path) -> None:
+    from engine_fixtures import corpus_engine_dir
+
+    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    engine = corpus_engine_dir("starchat-15b-gpt-mqa-v0.8dev", tmp_path / "engines")
+    for rank_file in engine.glob("*.engine"):
+        rank_file.unlink()
+    report = check_repository(repo, engine_dir=engine, load_tokenizer=False)
+    assert [f.param for f in report.errors] == ["gpt_model_path"]
+    assert "rank" in report.errors[0].message

@@ -71,9 +71,13 @@ class ModelFile:
 
     def line_of(self, needle: str) -> int | None:
         """First line that mentions `needle` (a parameter key, a tensor name)."""
-        quoted = f'"{needle}"'
-        for number, line in enumerate(self.text.splitlines(), start=1):
+        quoted, field_name = f'"{needle}"', re.compile(rf"^\s*{re.escape(needle)}\s*:")
+        lines = self.text.splitlines()
+        for number, line in enumerate(lines, start=1):
             if quoted in line:
+                return number
+        for number, line in enumerate(lines, start=1):
+            if field_name.match(line):
                 return number
         return None
 
