@@ -262,3 +262,10 @@ def test_engine_with_missing_rank_files_is_an_error(tmp_path: Path) -> None:
     report = check_repository(repo, engine_dir=engine, load_tokenizer=False)
     assert [f.param for f in report.errors] == ["gpt_model_path"]
     assert "rank" in report.errors[0].message
+
+
+def test_unparsable_step_does_not_crash_the_wiring_check(tmp_path: Path) -> None:
+    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    _edit(repo, "tensorrt_llm", "max_batch_size: 10", "max_batch_size: ${triton_max_batch_size}")
+    report = check_repository(repo, load_tokenizer=False)
+    assert {f.file for f in report.errors} == {"tensorrt_llm/config.pbtxt", "ensemble/config.pbtxt"}

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeAlias
 
 from tritongen.versions import Version
 
 MODELS: tuple[str, ...] = ("preprocessing", "tensorrt_llm", "postprocessing", "ensemble", "tensorrt_llm_bls")
+
+RUNTIMES: tuple[str, ...] = ("any", "trtllm", "torch")
+
+Value: TypeAlias = str | int | float | bool | None  # a planned value; None: deliberately empty
 
 
 class ParamType(str, Enum):
@@ -31,22 +36,40 @@ class Source(str, Enum):
     FILE = "file"  # --config YAML
     FLAG = "flag"  # --set key=value or a dedicated flag
 
+    @property
+    def precedence(self) -> int:
+        """Rank in the precedence order (declaration order): a higher rank wins."""
+        return list(Source).index(self)
+
+    @property
+    def user_given(self) -> bool:
+        """Set by the user (--config or a flag), so derivations must not replace it."""
+        return self in (Source.FILE, Source.FLAG)
+
 
 @dataclass(frozen=True)
 class Param:
-    """One `${placeholder}` of one model's upstream template, for a range of backend versions."""
+    """One `${placeholder}` of one model's upstream template, for a range of backend versions.
+
+    A few entries describe values the upstream template of those versions hard-codes
+    (`placeholder=False`, e.g. v0.5's `max_batch_size: 128`): tritongen renders them from the
+    catalogue too, so they can be derived from the engine and overridden like the rest.
+    """
 
     name: str  # the upstream placeholder name, e.g. "batching_strategy"
     model: str  # one of MODELS
     type: ParamType
-    default: str | int | float | bool | None  # None: deliberately empty (the backend reads "" as unset)
+    default: Value  # None: deliberately empty (the backend reads "" as unset)
     since: Version  # first backend version whose template has it
     until: Version | None  # first backend version whose template no longer has it (exclusive)
     source: Source  # where its value normally comes from
     doc: str  # one line: what it does
     key: str | None = None  # the `parameters` key when it differs from the name; None: same as name
     header: bool = False  # sits in a Triton-parsed position (max_batch_size, decoupled, data_type...)
-    choices: tuple[str, ...] | None = None  # allowed values for STR parameters
+    choices: tuple[str, ...] | None = None  # allowed values for STR and DATATYPE parameters
+    runtime: str = "any"  # "any", "trtllm" (C++ backend only) or "torch" (tritongen's checkpoint runtime)
+    placeholder: bool = True  # False: the upstream template of these versions hard-codes the value
+    backend_default: str | None = None  # what the backend uses when the value is empty, when documented
 
     @property
     def parameter_key(self) -> str:
@@ -56,3 +79,12 @@ class Param:
     def exists_in(self, version: Version) -> bool:
         """True when the template of `version` has this placeholder."""
         return self.since <= version and (self.until is None or version < self.until)
+
+    def serves(self, runtime: str) -> bool:
+        """True when the model is served by `runtime` ("trtllm" or "torch") and reads this value."""
+        return self.runtime in ("any", runtime)
+
+    @property
+    def versions(self) -> str:
+        """The version range in words, e.g. "0.9.0 to before 0.10.0" or "0.19.0 and later"."""
+        return f"{self.since} and later" if self.until is None else f"{self.since} to before {self.until}"

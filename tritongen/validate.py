@@ -450,7 +450,7 @@ class _Checker:
                 if source_type is None and complete:
                     self.error(ensemble, tensor, f"tensor '{tensor}' feeding {step.model_name}.{model_input} is "
                                "neither an ensemble input nor produced by any step")
-                elif source_type != inputs[model_input].data_type:
+                elif source_type is not None and source_type != inputs[model_input].data_type:
                     self.error(ensemble, tensor, f"'{tensor}' ({source}) is {type_name(source_type)} but "
                                f"{step.model_name}.{model_input} expects "
                                f"{type_name(inputs[model_input].data_type)}")

@@ -2,4 +2,97 @@
 
 from __future__ import annotations
 
-from tritongen.cli import cli  # noqa: F401
+from pathlib import Path
+
+import click
+
+from tritongen.cli import cli
+from tritongen.errors import ValidationError
+from tritongen.placement import PLACEMENTS
+
+
+@cli.command()
+@click.option("--engine", "engine", required=True, type=click.Path(path_type=Path),
+              help="TensorRT-LLM engine directory (config.json + rank engines) or Hugging Face checkpoint.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Repository to write. Default: model_repos/<engine directory name>.")
+@click.option("--tokenizer", type=click.Path(path_type=Path),
+              help="Hugging Face tokenizer directory. Default: the engine directory.")
+@click.option("--backend-version", metavar="V",
+              help="TensorRT-LLM backend version to render for. Default: the engine's version.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set a parameter (NAME or MODEL.NAME); repeatable; an empty value unsets it.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="YAML file of `name: value` and/or `model: {name: value}` overrides (--set wins).")
+@click.option("--placement", type=click.Choice(PLACEMENTS), default="symlink", show_default=True,
+              help="How the engine is put in tensorrt_llm/1/engine (reference: left where it is).")
+@click.option("--force", is_flag=True, help="Replace an existing repository.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--tp", "tp_size", type=click.IntRange(min=1), help="Tensor parallelism (checkpoints only).")
+@click.option("--pp", "pp_size", type=click.IntRange(min=1), help="Pipeline parallelism (checkpoints only).")
+@click.option("--no-streaming", is_flag=True, help="Render non-decoupled models (no streaming).")
+def render(engine: Path, output: Path | None, tokenizer: Path | None, backend_version: str | None,
+           sets: tuple[str, ...], config_file: Path | None, placement: str, force: bool, dry_run: bool,
+           tp_size: int | None, pp_size: int | None, no_streaming: bool) -> None:
+    """Render a Triton model repository for an engine, validate it, and move it into place."""
+    from tritongen.render import render_engine
+
+    result = render_engine(engine, output=output, tokenizer=tokenizer, backend_version=backend_version,
+                           sets=sets, config_file=config_file, placement=placement, force=force,
+                           dry_run=dry_run, tp_size=tp_size, pp_size=pp_size, streaming=not no_streaming)
+    for status in result.files:
+        if dry_run or status.status != "identical":
+            click.echo(f"  {status.status:<9} {status.path}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    plan, spec = result.plan, result.plan.spec
+    shown = _shown_path(result.output)
+    where = f"{shown} (backend {plan.backend_version}, {plan.generation} layout, world size {spec.world_size}: " \
+            f"tp {spec.tp_size} x pp {spec.pp_size})"
+    if dry_run:
+        click.echo(f"Dry run: would render {where}; nothing written.")
+        return
+    click.echo(f"{'Rendered' if result.written else 'Up to date:'} {where}.")
+    click.echo(f"Next: tritongen launch {shown}")
+
+
+def _shown_path(path: Path) -> str:
+    """The path relative to the working directory when it is below it (shorter to copy)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@cli.command()
+@click.argument("repo", type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--no-tokenizer", is_flag=True, help="Do not load the tokenizers (faster; no transformers).")
+def check(repo: Path, strict: bool, no_tokenizer: bool) -> None:
+    """Check any model repository: config syntax, ensemble wiring, engine and tokenizer."""
+    from tritongen.validate import check_repository
+
+    report = check_repository(repo, load_tokenizer=not no_tokenizer)
+    if report.errors:
+        click.echo(f"{len(report.errors)} error(s):")
+        for finding in report.errors:
+            click.echo(f"  {finding}")
+    if report.warnings:
+        click.echo(f"{len(report.warnings)} warning(s):")
+        for finding in report.warnings:
+            click.echo(f"  {finding}")
+    failing = len(report.errors) + (len(report.warnings) if strict else 0)
+    if failing:
+        what = "errors" if report.errors else "warnings (--strict)"
+        raise ValidationError(f"{repo} has {failing} {what}", hint="Fix the findings listed above.")
+    click.echo(f"{repo}: OK" + (" (warnings only)" if report.warnings else ""))
+
+
+@cli.command()
+@click.argument("repo", type=click.Path(path_type=Path))
+@click.argument("param", required=False)
+def explain(repo: Path, param: str | None) -> None:
+    """Show every parameter of a rendered repository (or PARAM) with its value, source and reason."""
+    from tritongen.manifest import explain as explain_table
+
+    click.echo(explain_table(repo, param))
