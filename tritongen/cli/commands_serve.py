@@ -9,8 +9,6 @@ import click
 
 from tritongen.cli import cli
 from tritongen.errors import UsageError
-from tritongen.launch.command import Ports
-from tritongen.launch.plan import LaunchOptions, plan_launch
 
 MODEL_REPOS = Path("model_repos")
 
@@ -63,6 +61,9 @@ def launch(repo: Path | None, world_size: int | None, tritonserver: str | None, 
     Ctrl-C (or SIGTERM, or `tritongen stop`) stops every rank; a rank that dies stops the others
     and the command fails (exit 7) with that rank's last log lines.
     """
+    from tritongen.launch.command import Ports  # imported here: keeps every other command's start fast
+    from tritongen.launch.plan import LaunchOptions, plan_launch
+
     options = LaunchOptions(
         repo=repo or _default_repo(),
         world_size=world_size,
