@@ -219,3 +219,33 @@ def test_help_lists_the_options() -> None:
                    "--force", "--dry-run", "--tp", "--pp", "--no-streaming"):
         assert option in result.out
     assert os.environ.get("COLUMNS") is None or result.out
+
+
+def test_render_writes_cluster_files_and_stays_idempotent(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    import yaml
+
+    repo = tmp_path / "repo"
+    first = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", repo, "--slurm", "--k8s",
+                "--image", "nvcr.io/nvidia/tritonserver:25.05-trtllm-python-py3")
+    assert first.code == 0, first.err
+    script, manifest = repo / "tritongen.slurm.sh", repo / "tritongen.lws.yaml"
+    assert "srun --mpi=pmix" in script.read_text() and "--ntasks=2" in script.read_text()
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    lws = yaml.safe_load(manifest.read_text())
+    assert lws["kind"] == "LeaderWorkerSet"
+    assert "/v2/health/ready" in manifest.read_text()
+    again = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", repo)
+    assert again.code == 0, again.err
+    assert "Up to date" in again.out
+    assert script.is_file() and manifest.is_file()
+
+
+def test_check_against_another_engine_directory(engine: Path, rendered: Path, tmp_path: Path) -> None:
+    other = make_engine_dir(tmp_path / "other", modern_config("0.19.0", tp=2, max_batch_size=4), name="llama")
+    result = run("check", rendered, "--no-tokenizer", "--engine", other)
+    assert result.code == 0, result.out + result.err
+    assert "max_batch_size 8 is above the engine's 4" in result.out
+    missing = run("check", rendered, "--engine", tmp_path / "nowhere")
+    assert missing.code == 2

@@ -157,6 +157,10 @@ def render_files(plan: Plan, placement: str) -> dict[str, bytes]:
 # -- comparing with what is there -----------------------------------------------------------------
 
 
+# Written beside the models by `render --slurm/--k8s` after the render: derived, so not compared.
+CLUSTER_FILES = ("tritongen.slurm.sh", "tritongen.lws.yaml")
+
+
 def _existing_files(root: Path) -> dict[str, Path]:
     """Files (and symlinks) of an existing repository, without the placed engine or __pycache__."""
     found: dict[str, Path] = {}
@@ -168,7 +172,7 @@ def _existing_files(root: Path) -> dict[str, Path]:
                              and (here / d).relative_to(root).as_posix() != ENGINE_SUBPATH)
         for name in filenames:
             rel = (here / name).relative_to(root).as_posix()
-            if rel != ENGINE_SUBPATH:
+            if rel != ENGINE_SUBPATH and rel not in CLUSTER_FILES:
                 found[rel] = here / name
     return found
 

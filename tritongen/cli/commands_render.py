@@ -9,6 +9,9 @@ import click
 from tritongen.cli import cli
 from tritongen.errors import ValidationError
 from tritongen.placement import PLACEMENTS
+from tritongen.render import CLUSTER_FILES
+
+SLURM_FILE, K8S_FILE = CLUSTER_FILES
 
 
 @cli.command()
@@ -31,9 +34,15 @@ from tritongen.placement import PLACEMENTS
 @click.option("--tp", "tp_size", type=click.IntRange(min=1), help="Tensor parallelism (checkpoints only).")
 @click.option("--pp", "pp_size", type=click.IntRange(min=1), help="Pipeline parallelism (checkpoints only).")
 @click.option("--no-streaming", is_flag=True, help="Render non-decoupled models (no streaming).")
+@click.option("--slurm", is_flag=True, help=f"Also write a Slurm batch script ({SLURM_FILE}, srun --mpi=pmix).")
+@click.option("--k8s", is_flag=True, help=f"Also write a Kubernetes LeaderWorkerSet manifest ({K8S_FILE}).")
+@click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True,
+              help="GPUs per node, for --slurm/--k8s.")
+@click.option("--image", help="Container image for --k8s (and pyxis --container-image for --slurm).")
 def render(engine: Path, output: Path | None, tokenizer: Path | None, backend_version: str | None,
            sets: tuple[str, ...], config_file: Path | None, placement: str, force: bool, dry_run: bool,
-           tp_size: int | None, pp_size: int | None, no_streaming: bool) -> None:
+           tp_size: int | None, pp_size: int | None, no_streaming: bool, slurm: bool, k8s: bool,
+           gpus_per_node: int, image: str | None) -> None:
     """Render a Triton model repository for an engine, validate it, and move it into place."""
     from tritongen.render import render_engine
 
@@ -53,7 +62,30 @@ def render(engine: Path, output: Path | None, tokenizer: Path | None, backend_ve
         click.echo(f"Dry run: would render {where}; nothing written.")
         return
     click.echo(f"{'Rendered' if result.written else 'Up to date:'} {where}.")
+    if slurm or k8s:
+        for written in _write_cluster_files(result.output, slurm=slurm, k8s=k8s, gpus_per_node=gpus_per_node,
+                                            image=image):
+            click.echo(f"  wrote     {written.name}")
     click.echo(f"Next: tritongen launch {shown}")
+
+
+def _write_cluster_files(repo: Path, *, slurm: bool, k8s: bool, gpus_per_node: int,
+                         image: str | None) -> list[Path]:
+    """Cluster launch files beside the models (files at the root: Triton only loads directories)."""
+    from tritongen.launch.cluster import cluster_spec, leaderworkerset_yaml, slurm_batch_script
+
+    spec = cluster_spec(repo, gpus_per_node=gpus_per_node, image=image, name=repo.name)
+    written = []
+    for wanted, name, text in ((slurm, SLURM_FILE, slurm_batch_script), (k8s, K8S_FILE, leaderworkerset_yaml)):
+        if wanted:
+            target = repo / name
+            temporary = target.with_name(f".{name}.tmp")
+            temporary.write_text(text(spec))
+            if name == SLURM_FILE:
+                temporary.chmod(0o755)
+            temporary.replace(target)
+            written.append(target)
+    return written
 
 
 def _shown_path(path: Path) -> str:
@@ -68,11 +100,14 @@ def _shown_path(path: Path) -> str:
 @click.argument("repo", type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--no-tokenizer", is_flag=True, help="Do not load the tokenizers (faster; no transformers).")
-def check(repo: Path, strict: bool, no_tokenizer: bool) -> None:
+@click.option("--engine", "engine", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Check against this engine directory instead of the one gpt_model_path names "
+                   "(e.g. when the path only exists inside the serving container).")
+def check(repo: Path, strict: bool, no_tokenizer: bool, engine: Path | None) -> None:
     """Check any model repository: config syntax, ensemble wiring, engine and tokenizer."""
     from tritongen.validate import check_repository
 
-    report = check_repository(repo, load_tokenizer=not no_tokenizer)
+    report = check_repository(repo, engine_dir=engine, load_tokenizer=not no_tokenizer)
     if report.errors:
         click.echo(f"{len(report.errors)} error(s):")
         for finding in report.errors:
