@@ -39,4 +39,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Each command module adds its commands to `cli` when imported (kept last: they import `cli`).
-from tritongen.cli import commands_client, commands_render, commands_serve  # noqa: F401
+from tritongen.cli import commands_bench, commands_client, commands_render, commands_serve  # noqa: F401
