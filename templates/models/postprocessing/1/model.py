@@ -1,0 +1,196 @@
+"""postprocessing: `tensorrt_llm` output ids -> text (the ensemble's last step).
+
+It adapts to the contract version it is deployed with (read from its own config.pbtxt): v0.5 has no
+SEQUENCE_LENGTH; v0.8 also passes log probs and logits through to OUT_*; latest maps only
+TOKENS_BATCH/SEQUENCE_LENGTH -> OUTPUT. SEQUENCE_LENGTH cuts the padding off each beam. All the
+sequences of one `execute` call are decoded by one tokenizer call.
+
+Streamed chunks are decoded so that spaces and multi-byte characters survive: see stream_text.py
+(the state is keyed by the request id, which the ensemble passes to every step, and shared by all
+instances of this model through small files in the temp directory).
+
+Parameters (empty or `${...}` = default):
+  tokenizer_dir          directory of the Hugging Face tokenizer
+  skip_special_tokens    true|false (default true)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream_text import DecodeJob, FileWindowStore, StreamDecoder
+
+PASS_THROUGH = {  # v0.8: tensors that only travel through postprocessing
+    "CUM_LOG_PROBS": "OUT_CUM_LOG_PROBS",
+    "OUTPUT_LOG_PROBS": "OUT_OUTPUT_LOG_PROBS",
+    "CONTEXT_LOGITS": "OUT_CONTEXT_LOGITS",
+    "GENERATION_LOGITS": "OUT_GENERATION_LOGITS",
+}
+# Request parameter {"decode": "whole"}: decode each sequence on its own, no stream state. The BLS
+# uses it: it keeps its streams' tokens itself and asks for whole windows.
+DECODE_PARAMETER = "decode"
+
+
+def _load_tokenizer_support(model_dir: Path) -> Any:
+    """preprocessing/1/tokenizer_support.py: shared, kept once in the repository (imported by path)."""
+    path = model_dir.parent / "preprocessing" / "1" / "tokenizer_support.py"
+    if not path.is_file():
+        raise pb_utils.TritonModelException(
+            f"postprocessing: {path} is missing; postprocessing shares it with the preprocessing model, "
+            "so deploy both from the same tritongen render"
+        )
+    spec = importlib.util.spec_from_file_location("tritongen_tokenizer_support", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def as_beams(tokens: np.ndarray) -> np.ndarray:
+    """TOKENS_BATCH as [batch, beams, tokens], also when a response carries no tokens at all."""
+    if tokens.ndim == 3:
+        return tokens
+    if tokens.ndim == 2:
+        return tokens[:, np.newaxis, :]
+    return tokens.reshape(tokens.shape[0] if tokens.ndim else 1, 1, -1)
+
+
+def _wants_whole(request: Any) -> bool:
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except ValueError:
+        return False
+    return isinstance(parameters, dict) and parameters.get(DECODE_PARAMETER) == "whole"
+
+
+def _stream_key(request: Any) -> str | None:
+    """The stream a chunk continues: its request id (the ensemble passes the client's id)."""
+    if _wants_whole(request):
+        return None
+    return request.request_id() or None
+
+
+class TritonPythonModel:
+    """Detokenize output ids, batched, with streaming-safe chunk decoding."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        config = json.loads(args["model_config"])
+        support = _load_tokenizer_support(Path(args["model_repository"]))
+        try:
+            support.require_batching(config, "postprocessing")
+            self.inputs = support.tensor_specs(config, "input")
+            self.outputs = support.tensor_specs(config, "output")
+            tokenizer = support.load_tokenizer(support.string_parameter(config, "tokenizer_dir"))
+            skip_special_tokens = support.bool_parameter(config, "skip_special_tokens", True)
+        except support.ConfigError as error:
+            raise pb_utils.TritonModelException(f"postprocessing: {error}") from None
+        # One directory per server (the stubs' parent) and model, shared by all its instances.
+        directory = Path(tempfile.gettempdir()) / f"tritongen-streams-{os.getppid()}-{args['model_name']}"
+        self.store = FileWindowStore(directory)
+        self.decoder = StreamDecoder(tokenizer, skip_special_tokens, self.store)
+        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+        if instances > 1:
+            pb_utils.Logger.log_warn(
+                f"postprocessing runs {instances} instances: chunks of one stream can then be decoded "
+                "concurrently and out of order when tokens come faster than they are decoded, which "
+                "garbles text streamed through the ensemble; deploy one instance (with dynamic batching) "
+                "for streaming. tensorrt_llm_bls is not affected."
+            )
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """Decode in rounds: two chunks of one stream in this batch are decoded one after the other."""
+        responses: list[Any] = [None] * len(requests)
+        waiting = list(range(len(requests)))
+        while waiting:
+            this_round, later, keys = [], [], set()
+            for index in waiting:
+                key = _stream_key(requests[index])
+                if key is not None and key in keys:
+                    later.append(index)
+                    continue
+                keys.add(key)
+                this_round.append(index)
+            self._decode_round([requests[i] for i in this_round], this_round, responses)
+            waiting = later
+        return responses
+
+    def _decode_round(self, requests: list[Any], indices: list[int], responses: list[Any]) -> None:
+        planned: list[tuple[int, Any, list[list[DecodeJob]]]] = []
+        for index, request in zip(indices, requests, strict=True):
+            try:
+                planned.append((index, request, self._plan(request)))
+            except ValueError as error:  # malformed tensors: this request's error, not the batch's
+                responses[index] = pb_utils.InferenceResponse(
+                    output_tensors=[],
+                    error=pb_utils.TritonError(f"postprocessing: {error}", pb_utils.TritonError.INVALID_ARG),
+                )
+        try:
+            jobs = [job for _, _, rows in planned for row in rows for job in row]
+            texts = iter(self.decoder.decode_many([job.ids for job in jobs]))
+        except Exception:
+            for _, _, rows in planned:
+                for row in rows:
+                    for job in row:
+                        self.decoder.abandon(job)
+            raise
+        for index, request, rows in planned:
+            strings = [[self.decoder.finish(job, next(texts)).encode("utf-8") for job in row] for row in rows]
+            responses[index] = self._response(request, strings)
+
+    def _plan(self, request: Any) -> list[list[DecodeJob]]:
+        """One decode job per (batch row, beam); single-beam chunks continue their stream."""
+        tokens = as_beams(pb_utils.get_input_tensor_by_name(request, "TOKENS_BATCH").as_numpy())
+        lengths_tensor = pb_utils.get_input_tensor_by_name(request, "SEQUENCE_LENGTH")
+        if lengths_tensor is None:
+            lengths = np.full(tokens.shape[:2], tokens.shape[-1])
+        else:
+            lengths = lengths_tensor.as_numpy().reshape(tokens.shape[:2])
+        key = _stream_key(request)
+        whole = _wants_whole(request)
+        rows: list[list[DecodeJob]] = []
+        try:
+            for row, (beams, beam_lengths) in enumerate(zip(tokens, lengths, strict=True)):
+                jobs: list[DecodeJob] = []
+                rows.append(jobs)
+                for ids, length in zip(beams, beam_lengths, strict=True):
+                    ids = ids[: max(0, int(length))].tolist()
+                    if len(beams) == 1 and not whole:  # beams > 1 are resent whole on every response
+                        jobs.append(self.decoder.plan_chunk(None if key is None else (key, row), ids))
+                    else:
+                        jobs.append(self.decoder.plan_full(ids))
+        except Exception:
+            for job in (job for jobs in rows for job in jobs):
+                self.decoder.abandon(job)
+            raise
+        return rows
+
+    def _response(self, request: Any, strings: list[list[bytes]]) -> Any:
+        tensors = [pb_utils.Tensor("OUTPUT", np.array(strings, dtype=np.object_))]
+        for source, target in PASS_THROUGH.items():
+            if target not in self.outputs:
+                continue
+            tensor = pb_utils.get_input_tensor_by_name(request, source)
+            if tensor is not None:
+                tensors.append(pb_utils.Tensor(target, tensor.as_numpy()))
+            else:  # optional logits not asked for: a zero placeholder, as the ensemble expects
+                rank = 1 + len(self.outputs[target].dims)
+                shape = (len(strings),) + (1,) * (rank - 1)
+                tensors.append(
+                    pb_utils.Tensor(target, np.zeros(shape, dtype=self.outputs[target].numpy_type))
+                )
+        return pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def finalize(self) -> None:
+        """Forget the stream windows (the server is unloading this model)."""
+        self.store.remove_all()

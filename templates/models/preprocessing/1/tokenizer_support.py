@@ -1,0 +1,140 @@
+"""What the preprocessing and postprocessing models share: parameters, tensor specs, the tokenizer.
+
+This file lives in preprocessing/1/ and postprocessing imports it by path, so the rendered repository
+holds one copy. It never imports triton_python_backend_utils: it is plain Python, testable anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+TRUE_WORDS = ("true", "1", "t", "y", "yes", "on")
+FALSE_WORDS = ("false", "0", "f", "n", "no", "off")
+
+# Triton data types as they appear in the JSON model config -> numpy (BYTES/STRING hold Python bytes).
+NUMPY_TYPES: dict[str, Any] = {
+    "TYPE_BOOL": np.bool_,
+    "TYPE_UINT8": np.uint8,
+    "TYPE_UINT16": np.uint16,
+    "TYPE_UINT32": np.uint32,
+    "TYPE_UINT64": np.uint64,
+    "TYPE_INT8": np.int8,
+    "TYPE_INT16": np.int16,
+    "TYPE_INT32": np.int32,
+    "TYPE_INT64": np.int64,
+    "TYPE_FP16": np.float16,
+    "TYPE_FP32": np.float32,
+    "TYPE_FP64": np.float64,
+    "TYPE_STRING": np.object_,
+}
+
+
+class InputError(ValueError):
+    """A bad request: the message is shown to the client (as INVALID_ARG, HTTP 400)."""
+
+
+class ConfigError(ValueError):
+    """A bad model configuration: the model refuses to load with this message."""
+
+
+def is_unset(value: str | None) -> bool:
+    """An absent, empty or unfilled (`${...}`) parameter means "use the default", as upstream does."""
+    return value is None or value.strip() == "" or value.strip().startswith("${")
+
+
+def string_parameter(model_config: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    """The parameter's string value, or `default` when it is absent, empty or an unfilled placeholder."""
+    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
+    return default if is_unset(value) else value.strip()
+
+
+def bool_parameter(model_config: dict[str, Any], key: str, default: bool) -> bool:
+    """A true/false parameter; an unrecognised value is a configuration error, not a silent default."""
+    value = string_parameter(model_config, key)
+    if value is None:
+        return default
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ConfigError(f"parameter '{key}' must be true or false, not '{value}'")
+
+
+def int_parameter(model_config: dict[str, Any], key: str, minimum: int = 1) -> int | None:
+    """An optional positive integer parameter (None when unset)."""
+    value = string_parameter(model_config, key)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"parameter '{key}' must be an integer, not '{value}'") from None
+    if number < minimum:
+        raise ConfigError(f"parameter '{key}' must be at least {minimum}, not {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output as the deployed config.pbtxt declares it."""
+
+    name: str
+    numpy_type: Any
+    dims: tuple[int, ...]
+    optional: bool
+
+
+def tensor_specs(model_config: dict[str, Any], kind: str) -> dict[str, TensorSpec]:
+    """The inputs (`kind="input"`) or outputs of this deployment, by name: the contract version's truth."""
+    specs = {}
+    for entry in model_config.get(kind, []):
+        specs[entry["name"]] = TensorSpec(
+            name=entry["name"],
+            numpy_type=NUMPY_TYPES.get(entry["data_type"]),
+            dims=tuple(int(d) for d in entry.get("dims", [])),
+            optional=bool(entry.get("optional", False)),
+        )
+    return specs
+
+
+def require_batching(model_config: dict[str, Any], model_name: str) -> None:
+    """Every tensor here carries a leading batch dimension; a config without one is a deployment bug."""
+    if int(model_config.get("max_batch_size", 0)) <= 0:
+        raise ConfigError(
+            f"{model_name} needs max_batch_size > 0 (it is {model_config.get('max_batch_size')})"
+        )
+
+
+def load_tokenizer(tokenizer_dir: str | None) -> Any:
+    """The Hugging Face tokenizer of `tokenizer_dir`, with the pad token falling back to EOS."""
+    if tokenizer_dir is None:
+        raise ConfigError(
+            "parameter 'tokenizer_dir' is not set: point it at the directory with tokenizer.json"
+        )
+    if not os.path.isdir(tokenizer_dir):
+        raise ConfigError(f"tokenizer_dir '{tokenizer_dir}' is not a directory")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_dir, legacy=False, padding_side="left", trust_remote_code=True
+        )
+    except Exception as error:  # transformers raises many types; the message is what matters
+        raise ConfigError(f"cannot load the tokenizer from '{tokenizer_dir}': {error}") from error
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def decode_utf8(value: Any, what: str) -> str:
+    """A BYTES tensor element as text; bytes that are not UTF-8 are the client's error."""
+    if isinstance(value, str):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is not valid UTF-8 text") from None

@@ -1,0 +1,400 @@
+"""tensorrt_llm_bls: the ensemble's pipeline as one Python model (preprocessing -> LLM -> postprocessing).
+
+It takes the user-facing names (text_input, max_tokens, stream, top_k, ...) and returns text_output
+plus the LLM outputs its config declares (cum_log_probs, output_log_probs, ...). Unlike the ensemble
+it keeps each stream's tokens itself, so streamed text never loses spaces or splits characters:
+  accumulate_tokens=true   re-decode all tokens so far on every step and send the new characters;
+  accumulate_tokens=false  decode a short window (the prefix-offset technique): same text, less work.
+Either way a trailing incomplete character waits for its remaining bytes. When the client goes away
+mid-stream it stops the LLM's stream (a `stop` request with the same request id, as upstream does).
+
+Parameters (empty or `${...}` = default):
+  accumulate_tokens               true|false (default false)
+  tensorrt_llm_model_name         the LLM model to call (default tensorrt_llm)
+  tensorrt_llm_draft_model_name   speculative decoding: not supported, must stay unset
+  multimodal_encoders_name        multimodal: not supported; requests with images are refused
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from text_stream import TextStream
+
+TRUE_WORDS = ("true", "1", "t", "y", "yes", "on")
+
+# user-facing name -> the preprocessing input it feeds
+TO_PREPROCESSING = {
+    "text_input": "QUERY",
+    "decoder_text_input": "DECODER_QUERY",
+    "max_tokens": "REQUEST_OUTPUT_LEN",
+    "bad_words": "BAD_WORDS_DICT",
+    "stop_words": "STOP_WORDS_DICT",
+    "embedding_bias_words": "EMBEDDING_BIAS_WORDS",
+    "embedding_bias_weights": "EMBEDDING_BIAS_WEIGHTS",
+    "end_id": "END_ID",
+    "pad_id": "PAD_ID",
+    "prompt_table_extra_id": "PROMPT_TABLE_EXTRA_ID",
+}
+# preprocessing output -> the LLM input it feeds
+FROM_PREPROCESSING = {
+    "INPUT_ID": "input_ids",
+    "REQUEST_INPUT_LEN": "input_lengths",
+    "REQUEST_OUTPUT_LEN": "request_output_len",
+    "OUT_END_ID": "end_id",
+    "OUT_PAD_ID": "pad_id",
+    "STOP_WORDS_IDS": "stop_words_list",
+    "BAD_WORDS_IDS": "bad_words_list",
+    "EMBEDDING_BIAS": "embedding_bias",
+    "DECODER_INPUT_ID": "decoder_input_ids",
+    "REQUEST_DECODER_INPUT_LEN": "decoder_input_lengths",
+    "OUT_PROMPT_TABLE_EXTRA_IDS": "prompt_table_extra_ids",
+}
+# user-facing name -> LLM name, where they differ (§4.3 of the backend reference)
+RENAMED = {
+    "top_k": "runtime_top_k",
+    "top_p": "runtime_top_p",
+    "length_penalty": "len_penalty",
+    "stream": "streaming",
+}
+# user-facing inputs the LLM takes under the same name (each version declares its own subset)
+SAME_NAME = (
+    "temperature", "repetition_penalty", "min_tokens", "min_length", "presence_penalty",
+    "frequency_penalty", "seed", "random_seed", "beam_width", "num_return_sequences",
+    "exclude_input_in_output", "return_log_probs", "return_context_logits", "return_generation_logits",
+    "return_perf_metrics", "return_num_input_tokens", "return_num_output_tokens",
+    "prompt_embedding_table", "prompt_vocab_size", "lora_task_id", "lora_weights", "lora_config",
+    "guided_decoding_guide_type", "guided_decoding_guide",
+)  # fmt: skip
+MULTIMODAL_INPUTS = (
+    "image_input",
+    "image_bytes_input",
+    "image_url_input",
+    "image_sizes_input",
+    "video_bytes_input",
+)
+
+
+class RequestError(Exception):
+    """A request that cannot be served: `code` is a pb_utils.TritonError code (INVALID_ARG = HTTP 400)."""
+
+    def __init__(self, message: str, code: Any = None) -> None:
+        super().__init__(message)
+        self.code = pb_utils.TritonError.INVALID_ARG if code is None else code
+
+
+def parameter(config: dict[str, Any], key: str, default: str | None) -> str | None:
+    """A string parameter; absent, empty or an unfilled `${...}` means the default (as upstream)."""
+    value = config.get("parameters", {}).get(key, {}).get("string_value", "").strip()
+    return default if value == "" or value.startswith("${") else value
+
+
+def declared_names(config_path: Path) -> set[str] | None:
+    """The tensor names a sibling model's config.pbtxt declares (None when it cannot be read)."""
+    try:
+        text = config_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    return set(re.findall(r'name\s*:\s*"([^"]+)"', text))
+
+
+def is_decoupled(config_path: Path) -> bool | None:
+    try:
+        text = config_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"decoupled\s*:\s*(\w+)", text)
+    return bool(match) and match.group(1).lower() in TRUE_WORDS
+
+
+def request_parameters(request: Any) -> dict[str, Any]:
+    """The client's request parameters, passed on to preprocessing (BLS requests take str/int/bool)."""
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(parameters, dict):
+        return {}
+    return {key: value for key, value in parameters.items() if isinstance(value, (str, int, bool))}
+
+
+def as_batched(array: np.ndarray) -> np.ndarray:
+    """Inputs declared with `reshape: { shape: [ ] }` arrive as [batch]; other models want [batch, 1]."""
+    return array.reshape(-1, 1) if array.ndim == 1 else array
+
+
+def has_tokens(llm_response: Any) -> bool:
+    ids = pb_utils.get_output_tensor_by_name(llm_response, "output_ids")
+    return ids is not None and ids.as_numpy().size > 0
+
+
+class TritonPythonModel:
+    """Serve text in, text out over the preprocessing, LLM and postprocessing models."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        config = json.loads(args["model_config"])
+        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(config)
+        self.inputs = {entry["name"] for entry in config.get("input", [])}
+        self.outputs = {entry["name"] for entry in config.get("output", [])}
+        self.accumulate = (parameter(config, "accumulate_tokens", "false") or "").lower() in TRUE_WORDS
+        self.llm_name = parameter(config, "tensorrt_llm_model_name", "tensorrt_llm") or "tensorrt_llm"
+        draft = parameter(config, "tensorrt_llm_draft_model_name", None)
+        if draft is not None:
+            raise pb_utils.TritonModelException(
+                f"tensorrt_llm_bls: tensorrt_llm_draft_model_name is '{draft}', but speculative decoding "
+                "is not supported by this BLS; leave the parameter empty"
+            )
+        self.multimodal_encoders = parameter(config, "multimodal_encoders_name", None)
+        if self.multimodal_encoders is not None:
+            pb_utils.Logger.log_warn(
+                f"tensorrt_llm_bls: multimodal_encoders_name '{self.multimodal_encoders}' is ignored: "
+                "requests with images are refused (text only)"
+            )
+        repository = Path(args["model_repository"]).parent
+        self.llm_decoupled = is_decoupled(repository / self.llm_name / "config.pbtxt")
+        post_inputs = declared_names(repository / "postprocessing" / "config.pbtxt") or set()
+        self.postprocessing_wants_log_probs = "CUM_LOG_PROBS" in post_inputs  # the v0.8 contract
+
+    # -- Triton entry points -----------------------------------------------------------------------
+
+    def execute(self, requests: list[Any]) -> list[Any] | None:
+        if self.decoupled:
+            for request in requests:
+                threading.Thread(target=self._serve_decoupled, args=(request,), daemon=True).start()
+            return None
+        return [self._serve_single(request) for request in requests]
+
+    def _serve_single(self, request: Any) -> Any:
+        try:
+            if self._flag(request, "stream"):
+                raise RequestError(
+                    "stream=true needs tensorrt_llm_bls deployed with decoupled mode "
+                    "(model_transaction_policy.decoupled: true); this deployment is not decoupled"
+                )
+            responses = list(self._generate(request, cancelled=lambda: False))
+            return responses[-1]
+        except Exception as error:  # noqa: BLE001 - every failure becomes this request's error
+            return self._error_response(error)
+
+    def _serve_decoupled(self, request: Any) -> None:
+        sender = request.get_response_sender()
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        responses = self._generate(request, cancelled=sender.is_cancelled)
+        try:
+            for response in responses:
+                sender.send(response)
+        except Exception as error:  # noqa: BLE001 - every failure becomes this request's error
+            responses.close()  # stops the LLM's stream if one is running
+            try:
+                sender.send(self._error_response(error), flags=final)
+            except Exception as send_error:  # noqa: BLE001 - the client is gone; nothing left to tell
+                pb_utils.Logger.log_warn(f"tensorrt_llm_bls: could not send an error response: {send_error}")
+            return
+        sender.send(flags=final)
+
+    def _error_response(self, error: Exception) -> Any:
+        if isinstance(error, RequestError):
+            return pb_utils.InferenceResponse(
+                output_tensors=[], error=pb_utils.TritonError(str(error), error.code)
+            )
+        pb_utils.Logger.log_error(f"tensorrt_llm_bls: {traceback.format_exc()}")
+        return pb_utils.InferenceResponse(
+            output_tensors=[],
+            error=pb_utils.TritonError(f"tensorrt_llm_bls: {error}", pb_utils.TritonError.INTERNAL),
+        )
+
+    # -- the pipeline ------------------------------------------------------------------------------
+
+    def _generate(self, request: Any, cancelled: Any) -> Any:
+        """Yield the responses for one request: one, or one per streamed step."""
+        self._refuse_unsupported(request)
+        streaming = self._flag(request, "stream")
+        if streaming and self.llm_decoupled is False:
+            raise RequestError(
+                f"stream=true needs the '{self.llm_name}' model deployed with decoupled mode; it is not"
+            )
+        llm_inputs = self._preprocess(request)
+        for name, value in self._passthrough_inputs(request).items():
+            llm_inputs[name] = value
+        request_id = uuid.uuid4().hex
+        llm_request = pb_utils.InferenceRequest(
+            model_name=self.llm_name,
+            inputs=[pb_utils.Tensor(name, value) for name, value in llm_inputs.items()],
+            requested_output_names=[],
+            request_id=request_id,
+        )
+        if not streaming:  # one answer: the response with the tokens (a runtime may add an empty final one)
+            answer = None
+            for llm_response in self._llm_responses(llm_request):
+                if answer is None or has_tokens(llm_response):
+                    answer = llm_response
+            if answer is None:
+                raise RequestError(f"'{self.llm_name}' sent no response", pb_utils.TritonError.INTERNAL)
+            yield self._to_text(answer, None)
+            return
+        stream = TextStream(self.accumulate)
+        try:
+            for llm_response in self._llm_responses(llm_request):
+                if cancelled():
+                    self._stop(request_id)
+                    return
+                yield self._to_text(llm_response, stream)
+        except GeneratorExit:  # our caller gave up on the stream (e.g. sending to the client failed)
+            self._stop(request_id)
+            raise
+        tail = self._flush(stream)
+        if tail:
+            yield self._text_response([[tail.encode("utf-8")]], None)
+
+    def _refuse_unsupported(self, request: Any) -> None:
+        for name in MULTIMODAL_INPUTS:
+            if pb_utils.get_input_tensor_by_name(request, name) is not None:
+                raise RequestError(f"{name}: multimodal requests are not supported by this deployment")
+        draft_tokens = pb_utils.get_input_tensor_by_name(request, "num_draft_tokens")
+        if draft_tokens is not None and int(draft_tokens.as_numpy().reshape(-1)[0]) > 0:
+            raise RequestError("num_draft_tokens: speculative decoding is not supported by this deployment")
+        text = pb_utils.get_input_tensor_by_name(request, "text_input")
+        if text is not None and text.as_numpy().shape[0] != 1:
+            raise RequestError(
+                f"tensorrt_llm_bls serves one prompt per request, got a batch of {text.as_numpy().shape[0]}; "
+                "send one request per prompt"
+            )
+
+    def _flag(self, request: Any, name: str) -> bool:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return tensor is not None and bool(tensor.as_numpy().reshape(-1)[0])
+
+    def _preprocess(self, request: Any) -> dict[str, np.ndarray]:
+        inputs = []
+        for user_name, name in TO_PREPROCESSING.items():
+            tensor = pb_utils.get_input_tensor_by_name(request, user_name)
+            if tensor is not None:
+                inputs.append(pb_utils.Tensor(name, as_batched(tensor.as_numpy())))
+        response = pb_utils.InferenceRequest(
+            model_name="preprocessing",
+            inputs=inputs,
+            requested_output_names=[],
+            parameters=request_parameters(request),  # e.g. apply_chat_template per request
+        ).exec()
+        self._raise_for(response)
+        llm_inputs = {}
+        for tensor in response.output_tensors():
+            target = FROM_PREPROCESSING.get(tensor.name())
+            value = tensor.as_numpy() if target else None
+            if target and value is not None and value.size > 0:  # empty word lists / bias: not sent
+                llm_inputs[target] = value
+        return llm_inputs
+
+    def _passthrough_inputs(self, request: Any) -> dict[str, np.ndarray]:
+        inputs = {}
+        for user_name in (*RENAMED, *SAME_NAME):
+            tensor = pb_utils.get_input_tensor_by_name(request, user_name)
+            if tensor is not None:
+                inputs[RENAMED.get(user_name, user_name)] = as_batched(tensor.as_numpy())
+        return inputs
+
+    def _llm_responses(self, llm_request: Any) -> Any:
+        single = self.llm_decoupled is False
+        responses = [llm_request.exec()] if single else llm_request.exec(decoupled=True)
+        for response in responses:
+            self._raise_for(response)
+            if not response.output_tensors():  # the empty final response of a decoupled stream
+                continue
+            yield response
+
+    def _stop(self, request_id: str) -> None:
+        """Tell the LLM to end the stream `request_id` (the client went away)."""
+        stop = pb_utils.InferenceRequest(
+            model_name=self.llm_name,
+            inputs=[
+                pb_utils.Tensor("input_ids", np.zeros((1, 1), dtype=np.int32)),
+                pb_utils.Tensor("input_lengths", np.zeros((1, 1), dtype=np.int32)),
+                pb_utils.Tensor("request_output_len", np.zeros((1, 1), dtype=np.int32)),
+                pb_utils.Tensor("stop", np.ones((1, 1), dtype=np.bool_)),
+            ],
+            requested_output_names=[],
+            request_id=request_id,
+        )
+        try:
+            for _ in stop.exec(decoupled=True) if self.llm_decoupled is not False else [stop.exec()]:
+                pass
+        except Exception as error:  # noqa: BLE001 - the stream is over for the client either way
+            pb_utils.Logger.log_warn(f"tensorrt_llm_bls: stopping {request_id} failed: {error}")
+
+    @staticmethod
+    def _raise_for(response: Any) -> None:
+        if response.has_error():
+            error = response.error()
+            code = error.code() if hasattr(error, "code") else pb_utils.TritonError.INTERNAL
+            raise RequestError(error.message(), code)
+
+    # -- tokens -> text ----------------------------------------------------------------------------
+
+    def _to_text(self, llm_response: Any, stream: TextStream | None) -> Any:
+        """text_output (+ the LLM outputs this model declares) for one LLM response."""
+        ids = pb_utils.get_output_tensor_by_name(llm_response, "output_ids").as_numpy()
+        ids = ids.reshape(-1, ids.shape[-1]) if ids.ndim >= 2 and ids.size else ids.reshape(1, -1)
+        lengths_tensor = pb_utils.get_output_tensor_by_name(llm_response, "sequence_length")
+        lengths = (
+            lengths_tensor.as_numpy().reshape(-1)
+            if lengths_tensor is not None
+            else np.full(ids.shape[0], ids.shape[-1])
+        )
+        beams = [row[: int(length)].tolist() for row, length in zip(ids, lengths, strict=True)]
+        if stream is not None and len(beams) == 1:
+            stream.tokens.extend(beams[0])
+            text = stream.advance(self._decode(stream.windows()), final=False)
+            return self._text_response([[text.encode("utf-8")]], llm_response)
+        texts = self._decode(beams)  # whole beams: non-streamed, or beams resent on every step
+        return self._text_response([[t.encode("utf-8") for t in texts]], llm_response)
+
+    def _flush(self, stream: TextStream) -> str:
+        if not stream.tokens:
+            return ""
+        return stream.advance(self._decode(stream.windows()), final=True)
+
+    def _decode(self, sequences: list[list[int]]) -> list[str]:
+        """Ask postprocessing to decode whole sequences (it keeps no stream state for these)."""
+        width = max(1, *(len(s) for s in sequences))
+        tokens = np.zeros((len(sequences), 1, width), dtype=np.int32)
+        for row, sequence in enumerate(sequences):
+            tokens[row, 0, : len(sequence)] = sequence
+        lengths = np.array([[len(s)] for s in sequences], dtype=np.int32)
+        inputs = [pb_utils.Tensor("TOKENS_BATCH", tokens), pb_utils.Tensor("SEQUENCE_LENGTH", lengths)]
+        if self.postprocessing_wants_log_probs:
+            inputs.append(pb_utils.Tensor("CUM_LOG_PROBS", np.zeros((len(sequences), 1), dtype=np.float32)))
+            inputs.append(
+                pb_utils.Tensor("OUTPUT_LOG_PROBS", np.zeros((len(sequences), 1, 1), dtype=np.float32))
+            )
+        response = pb_utils.InferenceRequest(
+            model_name="postprocessing",
+            inputs=inputs,
+            requested_output_names=["OUTPUT"],
+            parameters={"decode": "whole"},
+        ).exec()
+        self._raise_for(response)
+        output = pb_utils.get_output_tensor_by_name(response, "OUTPUT").as_numpy().reshape(-1)
+        return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in output]
+
+    def _text_response(self, text: list[list[bytes]], llm_response: Any) -> Any:
+        tensors = [pb_utils.Tensor("text_output", np.array(text, dtype=np.object_))]
+        if llm_response is not None:
+            for tensor in llm_response.output_tensors():
+                if tensor.name() in self.outputs and tensor.name() != "text_output":
+                    tensors.append(tensor)
+        return pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def finalize(self) -> None:
+        """Streams run on daemon threads; nothing to release."""
