@@ -156,8 +156,10 @@ def test_parameters_block_follows_the_reference_file_order() -> None:
     assert latest[-3:] == ["tokenizer_dir", "guided_decoding_backend", "xgrammar_tokenizer_info_path"]
     assert latest.index("executor_worker_path") == latest.index("decoding_mode") + 1
     pre = [p.parameter_key for p in params_for("preprocessing", v("1.2")) if not p.header]
-    assert pre == ["tokenizer_dir", "add_special_tokens", "multimodal_model_path", "gpt_model_path",
-                   "max_num_images", "hf_model_path"]
+    assert pre[:6] == ["tokenizer_dir", "add_special_tokens", "multimodal_model_path", "gpt_model_path",
+                       "max_num_images", "hf_model_path"]
+    # then the keys only tritongen's own preprocessing model reads
+    assert pre[6:] == ["apply_chat_template", "max_input_len", "max_seq_len"]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from engine_fixtures import (
     make_engine_dir,
     make_tokenizer_dir,
     modern_config,
+    trtllm_build_config,
 )
 from render_support import make_checkpoint_dir
 
@@ -118,13 +119,22 @@ def test_static_batching_when_the_engine_cannot_batch_in_flight(engine: Callable
 
 
 def test_instance_counts(engine: Callable[..., EngineSpec], tokenizer: Path) -> None:
+    # Decoupled (the default): one postprocessing (in-order streams) and one BLS (a thread per stream);
+    # latest preprocessing has a dynamic batcher, so one instance tokenizes whole batches.
     plan = plan_for(engine(max_batch_size=16), tokenizer)
-    assert plan.value("preprocessing", "preprocessing_instance_count") == 4
-    assert plan.value("postprocessing", "postprocessing_instance_count") == 4
-    assert plan.value("tensorrt_llm_bls", "bls_instance_count") == 16
-    small = plan_for(engine(max_batch_size=2), tokenizer, "triton_max_batch_size=1")
-    assert small.value("preprocessing", "preprocessing_instance_count") == 1
+    assert plan.value("preprocessing", "preprocessing_instance_count") == 1
+    assert plan.value("postprocessing", "postprocessing_instance_count") == 1
+    assert plan.value("tensorrt_llm_bls", "bls_instance_count") == 1
+    # Not decoupled: postprocessing capped at 4, the BLS one instance per request of a batch.
+    plain = plan_for(engine(max_batch_size=16), tokenizer, streaming=False)
+    assert plain.value("postprocessing", "postprocessing_instance_count") == 4
+    assert plain.value("tensorrt_llm_bls", "bls_instance_count") == 16
+    small = plan_for(engine(max_batch_size=2), tokenizer, "triton_max_batch_size=1", streaming=False)
+    assert small.value("postprocessing", "postprocessing_instance_count") == 1
     assert small.value("tensorrt_llm_bls", "bls_instance_count") == 1  # follows the overridden batch size
+    # v0.8 preprocessing has no dynamic batcher: one instance per request of a batch, capped.
+    old = plan_for(engine("0.8.0", config=trtllm_build_config(max_batch_size=16)), tokenizer)
+    assert old.value("preprocessing", "preprocessing_instance_count") == 4
     kept = plan_for(engine(), tokenizer, "bls_instance_count=3")
     assert (kept.value("tensorrt_llm_bls", "bls_instance_count"),
             kept.setting("tensorrt_llm_bls", "bls_instance_count").source) == (3, Source.FLAG)

@@ -963,11 +963,6 @@ class TestRenderedSmolLM2:
         assert "max_input_len" in body["error"]
         assert_still_serving(smollm2_real)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the rendered preprocessing is not given max_seq_len yet (template), and the runtime "
-        "caps max_tokens silently; when this passes, drop the marker",
-    )
     def test_max_tokens_beyond_the_engine_is_a_400(self, smollm2_real):
         status, body = generate(smollm2_real, "ensemble", {"text_input": "Hi", "max_tokens": 100000})
         assert status == 400 and "max_seq_len" in body["error"]

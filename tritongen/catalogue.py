@@ -269,6 +269,14 @@ PREPROCESSING: tuple[Param, ...] = (
        doc="engine directory (read only by multimodal models, for the prompt-table size)"),
     _p(_PRE, "max_num_images", _I, None, "0.15", doc="most images per request (multimodal models)"),
     _p(_PRE, "hf_model_path", _S, None, "1.1", doc="Hugging Face model directory (multimodal processors)"),
+    # -- read only by tritongen's preprocessing model.py (not upstream placeholders) -------------
+    _p(_PRE, "apply_chat_template", _S, "auto", "0.5", placeholder=False, choices=("auto", "true", "false"),
+       doc="wrap text_input in the tokenizer's chat template (auto: when it has one; instruct models "
+           "answer raw prompts with end-of-sequence)"),
+    _p(_PRE, "max_input_len", _I, None, "0.5", placeholder=False, source=_ENGINE,
+       doc="longest prompt in tokens: longer ones get a clear 400 before reaching the engine"),
+    _p(_PRE, "max_seq_len", _I, None, "0.5", placeholder=False, source=_ENGINE,
+       doc="longest prompt plus max_tokens: requests beyond it get a clear 400"),
 )
 
 _POST = "postprocessing"
@@ -300,7 +308,7 @@ TENSORRT_LLM_BLS: tuple[Param, ...] = (
     _p(_BLS, "logits_datatype", _T, None, "0.17", header=True, choices=TRITON_DATATYPES, source=_ENGINE,
        doc="data type of the context/generation logits outputs (as tensorrt_llm's)"),
     _p(_BLS, "bls_instance_count", _I, None, "0.7", header=True, source=_DERIVED,
-       doc="BLS instances; each runs one request at a time"),
+       doc="BLS instances (tritongen's decoupled BLS serves every stream of one instance on threads)"),
     _p(_BLS, "accumulate_tokens", _B, True, "0.7",
        doc="re-decode all tokens so far on each streamed response (never splits a character)",
        backend_default="false"),

@@ -296,25 +296,29 @@ def build_plan(
             settings[(param.model, param.name)] = Setting(param, value, override.source, override.origin)
 
     _check_backend(settings, runtime)
-    _derive_instance_counts(settings)
+    _derive_instance_counts(settings, generation)
     ordered = tuple(settings.values())
     return Plan(spec=spec, backend_version=version, version_reason=version_reason, generation=generation,
                 runtime=runtime, tokenizer=tokenizer, settings=ordered,
                 warnings=(*spec.warnings, *_warnings(spec, version, generation, ordered)))
 
 
-_PYTHON_INSTANCES_REASON = (
-    f"one per request in a batch, capped at {PYTHON_INSTANCES_CAP}: {{what}}, and each Python instance is a "
-    "process with its own tokenizer and >= 64 MB of /dev/shm"
-)
-
-
-def _instance_count(name: str, batch: int) -> tuple[int, str]:
-    """The derived instance count of a Python model whose max batch size is `batch`."""
+def _instance_count(name: str, batch: int, *, decoupled: bool, batched_tokenizer: bool) -> tuple[int, str]:
+    """The derived instance count of one of tritongen's Python models (each instance is a process
+    with its own tokenizer and >= 64 MB of /dev/shm, so more is not free)."""
     if name == "bls_instance_count":
-        return max(batch, 1), "the max batch size, as the backend docs advise: a BLS instance runs one request at a time"
-    what = "tokenizing is fast" if name.startswith("pre") else "every streamed response is detokenized here"
-    return max(min(batch, PYTHON_INSTANCES_CAP), 1), _PYTHON_INSTANCES_REASON.format(what=what)
+        if decoupled:
+            return 1, "decoupled: tritongen's BLS runs every stream on its own thread, so one instance serves all"
+        return max(batch, 1), ("the max batch size, as the backend docs advise: a non-decoupled BLS instance "
+                               "runs one request at a time")
+    if name == "postprocessing_instance_count" and decoupled:
+        return 1, ("decoupled: streamed chunks of one request must be detokenized in order, by one instance "
+                   "(dynamic batching keeps it busy)")
+    if name == "preprocessing_instance_count" and batched_tokenizer:
+        return 1, "the dynamic batcher hands one instance all waiting requests, tokenized in one call"
+    capped = max(min(batch, PYTHON_INSTANCES_CAP), 1)
+    return capped, (f"one per request in a batch, capped at {PYTHON_INSTANCES_CAP}: without a dynamic batcher "
+                    "each instance handles one request at a time")
 
 
 def _check_backend(settings: dict[tuple[str, str], Setting], runtime: str) -> None:
@@ -327,14 +331,22 @@ def _check_backend(settings: dict[tuple[str, str], Setting], runtime: str) -> No
                          hint="Drop the triton_backend override (tritongen ships 1/model.py only for checkpoints).")
 
 
-def _derive_instance_counts(settings: dict[tuple[str, str], Setting]) -> None:
-    """Instance counts follow each model's final max batch size (unless the user set them)."""
+def _derive_instance_counts(settings: dict[tuple[str, str], Setting], generation: str) -> None:
+    """Instance counts follow each model's final max batch size and decoupling (unless the user set them)."""
     counts = ("preprocessing_instance_count", "postprocessing_instance_count", "bls_instance_count")
+    decoupled_setting = settings.get(("tensorrt_llm", "decoupled_mode"))
+    decoupled = bool(decoupled_setting.value) if decoupled_setting else False
     for (model, name), setting in list(settings.items()):
         if name not in counts or setting.source.user_given:
             continue
+        if name == "bls_instance_count":
+            bls = settings.get((model, "decoupled_mode"))
+            decoupled_here = bool(bls.value) if bls else decoupled
+        else:
+            decoupled_here = decoupled
         batch = settings[(model, "triton_max_batch_size")].value
-        value, reason = _instance_count(name, batch if isinstance(batch, int) else 1)
+        value, reason = _instance_count(name, batch if isinstance(batch, int) else 1, decoupled=decoupled_here,
+                                        batched_tokenizer=generation == "latest")
         settings[(model, name)] = replace(setting, value=value, source=Source.DERIVED, reason=reason)
 
 
