@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Source this on a GPU machine that cannot reach a registry: it installs the wheels carried in .whl/
+# (see docs/benchmarks-gpu.md for how to make them) into /tmp/site and puts the repository first on
+# PYTHONPATH, so `python3 -m tritongen` works with the machine's own torch.
+SITE=${SITE:-/tmp/site}
+mkdir -p "$SITE"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+tar xzf .whl/pytriton-slim-py3*.tar.gz -C "$SITE"
+export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Never use NVLink multicast on shared hosts (it can take the GPUs out of service).
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+TG="python3 -m tritongen"
