@@ -39,4 +39,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Each command module adds its commands to `cli` when imported (kept last: they import `cli`).
-from tritongen.cli import commands_bench, commands_client, commands_render, commands_serve  # noqa: F401
+from tritongen.cli import (  # noqa: F401
+    commands_bench,
+    commands_client,
+    commands_example,
+    commands_render,
+    commands_serve,
+)
