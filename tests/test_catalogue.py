@@ -136,7 +136,16 @@ def test_header_positions() -> None:
 def test_torch_runtime_reads_exactly_its_keys() -> None:
     keys = {p.parameter_key for p in params_for("tensorrt_llm", v("1.2"), "torch") if not p.header}
     assert keys == {"gpt_model_path", "max_batch_size", "max_input_len", "max_seq_len", "torch_dtype", "device",
-                    "tp_size", "exclude_input_in_output", "max_beam_width", "tokenizer_dir"}
+                    "tp_size", "exclude_input_in_output", "max_beam_width", "tokenizer_dir",
+                    "max_tokens_in_paged_kv_cache", "cancellation_check_period_ms"}
+    # ... and every key the runtime's code reads is rendered (read from its source, not a copy of the list)
+    import re
+    from pathlib import Path
+
+    runtime = Path(__file__).resolve().parents[1] / "templates" / "models" / "tensorrt_llm_torch" / "1"
+    source = "\n".join(p.read_text() for p in runtime.rglob("*.py"))
+    read = set(re.findall(r'text\("([a-z_]+)"\)', source)) | set(re.findall(r'parameters\.get\("([a-z_]+)"', source))
+    assert read and read <= keys, read - keys
     assert not any(p.runtime == "torch" for p in params_for("tensorrt_llm", v("1.2"), "trtllm"))
 
 
