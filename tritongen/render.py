@@ -140,8 +140,9 @@ def _model_files(plan: Plan) -> dict[str, bytes]:
             continue
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
-            if path.is_file() and not set(rel.parts) & set(_IGNORED_DIRS) and path.suffix != ".pyc" \
-                    and rel.as_posix() != "config.pbtxt":
+            hidden = any(part.startswith(".") for part in rel.parts)  # .mypy_cache, editor files, ...
+            if path.is_file() and not hidden and not set(rel.parts) & set(_IGNORED_DIRS) \
+                    and path.suffix != ".pyc" and rel.as_posix() != "config.pbtxt":
                 files[f"{model}/{rel.as_posix()}"] = path.read_bytes()
     return files
 
