@@ -16,7 +16,7 @@ curl -sS -X POST localhost:8000/v2/models/ensemble/generate \
      -d '{"text_input": "How do I count to nine in French?", "max_tokens": 32}' | tee "$OUT/generate.json"; echo
 curl -sS -N -X POST localhost:8000/v2/models/ensemble/generate_stream \
      -d '{"text_input": "How do I count to nine in French?", "max_tokens": 8, "stream": true}' | tee "$OUT/generate_stream.txt"
-$TG bench --url http://127.0.0.1:8000 --concurrency 1,8,32 --max-tokens 64 --ignore-eos --requests 32 --warmup 2 \
+$TG bench --url http://127.0.0.1:8000 --concurrency 1,8,32 --max-tokens 64 --ignore-eos --requests 32 --warmup 2 --client threads \
     --json "$OUT/bench-1gpu.json" | tee "$OUT/bench-1gpu.txt"
 kill -INT $LAUNCH; wait $LAUNCH || true
 python3 scripts/bench_serving.py --checkpoint /tmp/llama-1b --dtype bfloat16 --concurrency 1 8 32 --rounds 1 \

@@ -5,7 +5,7 @@
 SITE=${SITE:-/tmp/site}
 mkdir -p "$SITE"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
-tar xzf .whl/pytriton-slim-py3*.tar.gz -C "$SITE"
+tar xJf .whl/pytriton-slim-py3*.tar.xz -C "$SITE"
 export PYTHONPATH="$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # Never use NVLink multicast on shared hosts (it can take the GPUs out of service).

@@ -5,6 +5,7 @@ Exceptions become exit codes in exactly one place, `main`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("error: interrupted.", err=True)
         sys.exit(130)
+    except Exception as error:  # a bug, not a user mistake: one line, the traceback only on request
+        if os.environ.get("TRITONGEN_DEBUG"):
+            raise
+        click.echo(f"error: internal error ({type(error).__name__}: {error}). This is a bug in tritongen: "
+                   "rerun with TRITONGEN_DEBUG=1 for the traceback and report it.", err=True)
+        sys.exit(1)
     sys.exit(0)
 
 

@@ -81,11 +81,11 @@ def inspect_repository(root: Path) -> RepositoryFacts:
 def _read_model(config: Path) -> ModelEntry:
     """Parse one config.pbtxt with Triton's own ModelConfig message, as the server will."""
     from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
 
-    message = model_config_pb2.ModelConfig()
+    from tritongen.validate import parse_model_config
+
     try:
-        text_format.Parse(config.read_text(), message)
+        message = parse_model_config(config.read_text())
     except (text_format.ParseError, UnicodeDecodeError) as error:
         raise LaunchError(
             f"{config} cannot be parsed as a Triton model config ({error})",
