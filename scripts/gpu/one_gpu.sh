@@ -16,11 +16,10 @@ curl -sS -X POST localhost:8000/v2/models/ensemble/generate \
      -d '{"text_input": "How do I count to nine in French?", "max_tokens": 32}' | tee "$OUT/generate.json"; echo
 curl -sS -N -X POST localhost:8000/v2/models/ensemble/generate_stream \
      -d '{"text_input": "How do I count to nine in French?", "max_tokens": 8, "stream": true}' | tee "$OUT/generate_stream.txt"
-# Through the ensemble (text in, text out) and straight to tensorrt_llm (token ids over gRPC, beside
-# in-process generation of the same checkpoint on the same GPU).
+# Through the ensemble (text in, text out); then in-process generation of the same checkpoint
+# on the same GPU, the baseline.
 $TG bench --url http://127.0.0.1:8000 --concurrency 1,8,32 --max-tokens 64 --ignore-eos --requests 32 --warmup 2 --client threads \
     --json "$OUT/bench-1gpu.json" | tee "$OUT/bench-1gpu.txt" || true
-python3 scripts/bench_serving.py --grpc-url 127.0.0.1:8001 --checkpoint /tmp/llama-1b --dtype bfloat16 \
-    --concurrency 1 8 32 --rounds 1 --output-len 64 2>&1 | tee "$OUT/in-process.txt" || true
 kill -INT $LAUNCH; wait $LAUNCH || true
-tail -5 "$OUT/launch-1gpu.log"
+python3 scripts/gpu/in_process.py --checkpoint /tmp/llama-1b --batch 1 8 32 --new-tokens 64 | tee "$OUT/in-process.jsonl"
+tail -3 "$OUT/launch-1gpu.log"
