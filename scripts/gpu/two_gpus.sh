@@ -35,7 +35,7 @@ python3 scripts/gpu/parity.py --compare "$OUT/ids-tp1.json" "$OUT/ids-tp2.json" 
 for tp in 1 2; do
     serve bench-tp$tp /tmp/repo-bfloat16-tp$tp
     curl -sS -X POST localhost:8000/v2/models/ensemble/generate -d '{"text_input": "How do I count to nine in French?", "max_tokens": 16}'; echo
-    $TG bench --url http://127.0.0.1:8000 --concurrency 1,8,32 --max-tokens 64 --ignore-eos --requests 32 --warmup 2 --client threads \
+    $TG bench --url http://127.0.0.1:8000 --concurrency 1,8,32 --max-tokens 64 --ignore-eos --requests 16 --warmup 1 --client threads \
         --json "$OUT/bench-tp$tp.json" | tee "$OUT/bench-tp$tp.txt"
     stop
 done
