@@ -546,3 +546,16 @@ def test_launch_defaults_to_the_only_repository_under_model_repos(tmp_path: Path
     result = runner.invoke(cli, ["launch", "--dry-run"])
     assert result.exit_code != 0
     assert "holds 2 repositories (other, tiny)" in str(result.exception)
+
+
+def test_bundled_server_refuses_numpy_2() -> None:
+    """tritonserver 2.51's Python backend (nvidia-pytriton 0.7) corrupts BYTES tensors under numpy 2
+    (reproduced on CPU with numpy 2.4 and on the GPU machines with 2.5): launch must say so, not hang."""
+    from tritongen.errors import LaunchError
+    from tritongen.launch.server import check_bundled_numpy
+
+    check_bundled_numpy("0.7.0", "1.26.4")
+    check_bundled_numpy("0.8.0", "2.4.6")
+    check_bundled_numpy(None, "2.4.6")
+    with pytest.raises(LaunchError, match="corrupts string tensors"):
+        check_bundled_numpy("0.7.0", "2.5.2")

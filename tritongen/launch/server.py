@@ -123,12 +123,37 @@ def _bundled_pytriton() -> TritonServer | None:
             hint="Use a Python version the wheel supports (see pytriton/tritonserver/python_backend_stubs), "
             "or the NGC tritonserver container.",
         )
+    check_bundled_numpy(_installed_version("nvidia-pytriton"), _installed_version("numpy"))
     libs = dist.parent.parent / "nvidia_pytriton.libs"
     prepared = _prepare_backend_dir(dist, stub, python_version)
     env = _python_env()
     library_path = [p for p in (env.get("LD_LIBRARY_PATH"), str(libs) if libs.is_dir() else None) if p]
     env["LD_LIBRARY_PATH"] = os.pathsep.join(library_path)
     return TritonServer(dist / "bin" / "tritonserver", prepared, "nvidia-pytriton", env)
+
+
+def _installed_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def check_bundled_numpy(pytriton_version: str | None, numpy_version: str | None) -> None:
+    """Refuse numpy 2 with nvidia-pytriton <= 0.7 (tritonserver 2.51), whose Python backend then corrupts
+    every string tensor ("unpack_from requires a buffer of at least ..."), killing preprocessing."""
+    from tritongen.versions import Version
+
+    if not pytriton_version or not numpy_version:
+        return
+    if Version.parse(numpy_version).major >= 2 and Version.parse(pytriton_version) < Version(0, 8):
+        raise LaunchError(
+            f"numpy {numpy_version} with the tritonserver bundled in nvidia-pytriton {pytriton_version}: its "
+            "Python backend corrupts string tensors under numpy 2, so the ensemble cannot work",
+            hint="pip install 'numpy<2' (nvidia-pytriton requires it), or use the NGC tritonserver container.",
+        )
 
 
 def _prepare_backend_dir(dist: Path, stub: Path, python_version: str) -> Path:
