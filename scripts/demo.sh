@@ -28,10 +28,10 @@ echo
 echo "\$ curl -X POST localhost:$PORT/v2/models/ensemble/generate -d '$body'"
 curl -sS -X POST "localhost:$PORT/v2/models/ensemble/generate" -d "$body"
 echo; echo
-stream_body=$(printf '{"text_input": "%s", "max_tokens": 64, "stream": true}' "$PROMPT")
+stream_body=$(printf '{"text_input": "%s", "max_tokens": 12, "stream": true}' "$PROMPT")
 echo "\$ curl -N -X POST localhost:$PORT/v2/models/ensemble/generate_stream -d '$stream_body'"
-curl -sS -N -X POST "localhost:$PORT/v2/models/ensemble/generate_stream" -d "$stream_body" | head -n 12
-echo "... (one event per token)"
+curl -sS -N -X POST "localhost:$PORT/v2/models/ensemble/generate_stream" -d "$stream_body"
+echo "(one event per token)"
 echo
 echo "\$ tritongen infer --prompt '$PROMPT' --stream"
 $TG infer --url "localhost:$PORT" --prompt "$PROMPT" --stream --max-tokens 64
