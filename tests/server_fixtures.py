@@ -27,6 +27,7 @@ from pathlib import Path
 
 import requests
 
+from tritongen.launch.procs import descendants, kill_leftover_descendants, process_table
 from tritongen.launch.server import find_tritonserver
 
 PORT_RANGE = (20000, 20999)
@@ -165,16 +166,17 @@ def start_server(
 
 def stop_server(server: RunningServer, timeout_s: float = 30) -> None:
     """Stop the server's own process group: SIGINT (graceful), then SIGKILL."""
-    if server.process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGINT)
-    try:
-        server.process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    tree = descendants(process_table(), server.process.pid)  # stubs outlive an abruptly stopped server
+    if server.process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=10)
+            os.killpg(server.process.pid, signal.SIGINT)
+        try:
+            server.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+    kill_leftover_descendants(tree)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tritongen.example import build_smollm2
+from tritongen.launch.procs import descendants, kill_leftover_descendants, process_table
 from tritongen.launch.server import cache_dir, find_tritonserver
 
 PORTS = (21000, 21999)
@@ -183,6 +184,7 @@ def _wait_ready(server: Server) -> None:
 
 def _stop(server: Server) -> None:
     """SIGTERM the server's process group, SIGKILL it if it lingers."""
+    tree = descendants(process_table(), server.process.pid)  # stubs outlive an abruptly stopped server
     if server.process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGTERM)
@@ -192,6 +194,7 @@ def _stop(server: Server) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
+    kill_leftover_descendants(tree)
 
 
 def _free_ports(count: int) -> list[int]:

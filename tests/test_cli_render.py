@@ -249,3 +249,17 @@ def test_check_against_another_engine_directory(engine: Path, rendered: Path, tm
     assert "max_batch_size 8 is above the engine's 4" in result.out
     missing = run("check", rendered, "--engine", tmp_path / "nowhere")
     assert missing.code == 2
+
+
+def test_k8s_without_image_fails_before_writing(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", "--k8s")
+    assert result.code == 2
+    assert "--k8s needs --image" in result.err
+    assert not (tmp_path / "repo").exists()
+
+
+def test_rendered_repository_is_readable_by_other_users(rendered: Path) -> None:
+    """Not mkdtemp's 0700: a tritonserver running as another user must read the repository."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert rendered.stat().st_mode & 0o777 == 0o777 & ~umask

@@ -158,6 +158,13 @@ def render_files(plan: Plan, placement: str) -> dict[str, bytes]:
 # -- comparing with what is there -----------------------------------------------------------------
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 # Written beside the models by `render --slurm/--k8s` after the render: derived, so not compared.
 CLUSTER_FILES = ("tritongen.slurm.sh", "tritongen.lws.yaml")
 
@@ -255,6 +262,7 @@ def render_repository(plan: Plan, output: Path, *, placement: str = "symlink", f
     _check_output(output, create_parent=True)
     try:
         temporary = Path(tempfile.mkdtemp(prefix=f".{output.name}.tritongen-", dir=output.parent))
+        temporary.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a server run as another user must read it
     except OSError as error:
         raise OutputError(f"{output.parent} is not writable: {error.strerror or error}",
                           hint="Choose a writable --output path.") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tritongen.cli import cli
-from tritongen.errors import ValidationError
+from tritongen.errors import UsageError, ValidationError
 from tritongen.placement import PLACEMENTS
 from tritongen.render import CLUSTER_FILES
 
@@ -46,6 +46,9 @@ def render(engine: Path, output: Path | None, tokenizer: Path | None, backend_ve
     """Render a Triton model repository for an engine, validate it, and move it into place."""
     from tritongen.render import render_engine
 
+    if k8s and not image:
+        raise UsageError("--k8s needs --image: the LeaderWorkerSet pods must name a container image",
+                         hint="Add --image, e.g. nvcr.io/nvidia/tritonserver:<yy.mm>-trtllm-python-py3.")
     result = render_engine(engine, output=output, tokenizer=tokenizer, backend_version=backend_version,
                            sets=sets, config_file=config_file, placement=placement, force=force,
                            dry_run=dry_run, tp_size=tp_size, pp_size=pp_size, streaming=not no_streaming)

@@ -141,3 +141,12 @@ def signal_processes(procs: Iterable[Proc], signum: signal.Signals) -> None:
         if is_same_process(proc.pid, proc.start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signum)
+
+
+def kill_leftover_descendants(recorded: Iterable[Proc]) -> None:
+    """SIGKILL what is still alive of a tree recorded before its root was stopped.
+
+    A Python-backend stub outlives a tritonserver that died abruptly (it is reparented to init), so
+    anyone who stops a server must record its tree first and sweep it after.
+    """
+    signal_processes(recorded, signal.SIGKILL)
