@@ -422,3 +422,20 @@ def test_render_path_stays_light(modern_engine: Path, tokenizer: Path, tmp_path:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_no_placeholder_or_jinja_marker_survives_in_any_rendered_file(tmp_path: Path) -> None:
+    """Not only config.pbtxt: the copied Python models carry no `${` or `{{` either."""
+    from render_support import make_checkpoint_dir
+
+    from tritongen.render import render_engine
+
+    checkpoint = make_checkpoint_dir(tmp_path)
+    result = render_engine(checkpoint, output=tmp_path / "repo", tokenizer=None, backend_version=None, sets=(),
+                           config_file=None, placement="symlink", force=False, dry_run=False, tp_size=None,
+                           pp_size=None, streaming=True)
+    files = [p for p in result.output.rglob("*") if p.is_file() and "engine" not in p.relative_to(result.output).parts]
+    assert any(p.name == "model.py" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        assert b"${" not in content and b"{{" not in content, path

@@ -9,7 +9,7 @@ Streamed chunks are decoded so that spaces and multi-byte characters survive: se
 (the state is keyed by the request id, which the ensemble passes to every step, and shared by all
 instances of this model through small files in the temp directory).
 
-Parameters (empty or `${...}` = default):
+Parameters (empty or unfilled fill_template placeholder = default):
   tokenizer_dir          directory of the Hugging Face tokenizer
   skip_special_tokens    true|false (default true)
 """

@@ -6,7 +6,7 @@ with DECODER_* and multimodal tensors) and produces exactly the declared outputs
 All prompts of one `execute` call (several requests when Triton batches them) are tokenized by one
 tokenizer call. Bad requests get an INVALID_ARG error (HTTP 400) and never disturb the others.
 
-Parameters (config.pbtxt `parameters`, all optional except tokenizer_dir; empty or `${...}` = default):
+Parameters (config.pbtxt `parameters`, all optional except tokenizer_dir; empty or unfilled fill_template placeholder = default):
   tokenizer_dir        directory of the Hugging Face tokenizer
   add_special_tokens   true|false (default true): BOS etc. around raw prompts
   apply_chat_template  auto|true|false (default auto: when the tokenizer defines a chat template);

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+UNFILLED = "$" + "{"  # how an unfilled fill_template placeholder starts (upstream: "use the default")
+
 TRUE_WORDS = ("true", "1", "t", "y", "yes", "on")
 FALSE_WORDS = ("false", "0", "f", "n", "no", "off")
 
@@ -42,8 +44,8 @@ class ConfigError(ValueError):
 
 
 def is_unset(value: str | None) -> bool:
-    """An absent, empty or unfilled (`${...}`) parameter means "use the default", as upstream does."""
-    return value is None or value.strip() == "" or value.strip().startswith("${")
+    """An absent, empty or unfilled (unfilled fill_template placeholder) parameter means "use the default", as upstream does."""
+    return value is None or value.strip() == "" or value.strip().startswith(UNFILLED)
 
 
 def string_parameter(model_config: dict[str, Any], key: str, default: str | None = None) -> str | None:

@@ -8,7 +8,7 @@ it keeps each stream's tokens itself, so streamed text never loses spaces or spl
 Either way a trailing incomplete character waits for its remaining bytes. When the client goes away
 mid-stream it stops the LLM's stream (a `stop` request with the same request id, as upstream does).
 
-Parameters (empty or `${...}` = default):
+Parameters (empty or unfilled fill_template placeholder = default):
   accumulate_tokens               true|false (default false)
   tensorrt_llm_model_name         the LLM model to call (default tensorrt_llm)
   tensorrt_llm_draft_model_name   speculative decoding: not supported, must stay unset
@@ -31,6 +31,8 @@ import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from text_stream import TextStream
+
+UNFILLED = "$" + "{"  # how an unfilled fill_template placeholder starts (upstream: "use the default")
 
 TRUE_WORDS = ("true", "1", "t", "y", "yes", "on")
 
@@ -95,9 +97,9 @@ class RequestError(Exception):
 
 
 def parameter(config: dict[str, Any], key: str, default: str | None) -> str | None:
-    """A string parameter; absent, empty or an unfilled `${...}` means the default (as upstream)."""
+    """A string parameter; absent, empty or an unfilled unfilled fill_template placeholder means the default (as upstream)."""
     value = config.get("parameters", {}).get(key, {}).get("string_value", "").strip()
-    return default if value == "" or value.startswith("${") else value
+    return default if value == "" or value.startswith(UNFILLED) else value
 
 
 def declared_names(config_path: Path) -> set[str] | None:

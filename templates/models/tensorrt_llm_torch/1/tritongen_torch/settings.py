@@ -1,12 +1,14 @@
 """The model-level settings, read from the `string_value` parameters of `tensorrt_llm/config.pbtxt`.
 
-A value that is empty or still an unfilled `${placeholder}` counts as unset, as in the real backend.
+A value that is empty or still an unfilled fill_template placeholder counts as unset, as in the real backend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+UNFILLED = "$" + "{"  # how an unfilled fill_template placeholder starts (upstream: "use the default")
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -37,8 +39,8 @@ class RuntimeSettings:
 
 
 def is_unset(value: str | None) -> bool:
-    """True for a missing, empty or unfilled `${...}` parameter."""
-    return value is None or not value.strip() or value.strip().startswith("${")
+    """True for a missing, empty or unfilled unfilled fill_template placeholder parameter."""
+    return value is None or not value.strip() or value.strip().startswith(UNFILLED)
 
 
 def read_settings(
