@@ -47,35 +47,16 @@ STEP_TIMEOUT_S = 4 * 3600
 
 
 def machine() -> dict[str, Any]:
-    """Cores, memory, CPU model (from /proc), Python, tritongen commit, load at the start."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_kib = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
-    except (OSError, ValueError):
-        pass
+    """reliability.py's machine facts (cores, memory, CPU model, load), plus the tritongen commit and the date."""
+    from reliability import machine as machine_facts  # scripts/ is on sys.path when this script runs
+
+    facts = machine_facts()
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    return {
-        "cpu_model": model or platform.processor() or "unknown",
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gib": round(memory_kib / 1024 / 1024, 1),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "commit": f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else "unknown",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    facts["cpu_model"] = facts["cpu_model"] or platform.processor() or "unknown"
+    facts["commit"] = f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else "unknown"
+    facts["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return facts
 
 
 def _git(*args: str) -> str:

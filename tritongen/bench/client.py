@@ -211,6 +211,12 @@ class RequestRecord:
             return None
         return (self.chunk_times_s[-1] - self.chunk_times_s[0]) / (len(self.chunk_times_s) - 1)
 
+    def finish(self, now: float) -> None:
+        """Close the record: the end time, and an error if a 200 answer carried no output at all."""
+        self.end_s = now
+        if self.ok and not self.chunk_times_s:
+            self.error = "the response carried no output"
+
     def take_payload(self, payload: object, now: float) -> None:
         """Account one response object (a whole /generate body or one SSE chunk)."""
         if not isinstance(payload, Mapping):
@@ -294,9 +300,7 @@ def send_request(
         record.error = shorten(f"{type(error).__name__}: {error}")
     except ValueError as error:
         record.error = shorten(f"unparsable response: {error}")
-    record.end_s = time.perf_counter()
-    if record.ok and not record.chunk_times_s:
-        record.error = "the response carried no output"
+    record.finish(time.perf_counter())
     return record
 
 

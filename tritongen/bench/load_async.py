@@ -81,9 +81,7 @@ class AsyncDriver:
             record.error = shorten(f"{type(error).__name__}: {error}")
         except ValueError as error:
             record.error = shorten(f"unparsable response: {error}")
-        record.end_s = time.perf_counter()
-        if record.ok and not record.chunk_times_s:
-            record.error = "the response carried no output"
+        record.finish(time.perf_counter())
         return record
 
     def close(self) -> None:
