@@ -2,18 +2,38 @@
 # Pipeline overhead of tritongen's own Python models, measured as upstream's baseline was: render the
 # embedded SmolLM2 repository, swap its tensorrt_llm for a zero-cost stub (scripts/pipeline_stub), launch,
 # and run scripts/bench_pipeline.py (max_tokens 1; server CPU ms per request from /proc).
-#   scripts/bench_pipeline_stub.sh [--requests N] [--json FILE]     (extra arguments go to bench_pipeline.py)
+#   scripts/bench_pipeline_stub.sh [--no-streaming] [--floor] [bench_pipeline.py arguments...]
+#     --no-streaming  render with --no-streaming (nothing decoupled), as upstream's quick start fills it
+#     --floor         also swap preprocessing, postprocessing and tensorrt_llm_bls for zero-cost models
+#                     (scripts/pipeline_stub/floor): what Triton's own structure costs per request
 set -euo pipefail
 cd "$(dirname "$0")/.."
+RENDER_ARGS=() FLOOR=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-streaming) RENDER_ARGS+=(--no-streaming); shift ;;
+        --floor) FLOOR=1; shift ;;
+        *) break ;;
+    esac
+done
 PORT=${PORT:-8300}
 WORK=$(mktemp -d)
-trap 'kill -INT $LAUNCH 2>/dev/null; wait $LAUNCH 2>/dev/null; rm -rf "$WORK"' EXIT
+LAUNCH=
+trap '[ -n "$LAUNCH" ] && { kill -INT $LAUNCH 2>/dev/null; wait $LAUNCH 2>/dev/null; }; rm -rf "$WORK"' EXIT
 .venv/bin/tritongen example smollm2 >/dev/null
 .venv/bin/tritongen render --engine "${TRITONGEN_CACHE_DIR:-$HOME/.cache/tritongen}/examples/smollm2" \
-    --output "$WORK/repo" >/dev/null
-rm -rf "$WORK/repo/tensorrt_llm/1"
-mkdir -p "$WORK/repo/tensorrt_llm/1"
-cp scripts/pipeline_stub/model.py "$WORK/repo/tensorrt_llm/1/model.py"
+    --output "$WORK/repo" "${RENDER_ARGS[@]}" >/dev/null
+swap() {  # swap MODEL's code for FILE
+    rm -rf "$WORK/repo/$1/1"
+    mkdir -p "$WORK/repo/$1/1"
+    cp "$2" "$WORK/repo/$1/1/model.py"
+}
+swap tensorrt_llm scripts/pipeline_stub/model.py
+if [ "$FLOOR" = 1 ]; then
+    for model in preprocessing postprocessing tensorrt_llm_bls; do
+        swap $model scripts/pipeline_stub/floor/$model.py
+    done
+fi
 .venv/bin/tritongen launch "$WORK/repo" --http-port $PORT --grpc-port $((PORT + 1)) --metrics-port $((PORT + 2)) \
     > "$WORK/launch.log" 2>&1 &
 LAUNCH=$!

@@ -13,6 +13,7 @@ The streaming detokenizers are also checked offline, property-based, against bot
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import sys
@@ -29,6 +30,7 @@ import requests
 import tritonclient.http as httpclient
 from fixtures.python_models import servers
 from fixtures.python_models.repos import build_repository, copy_model
+from fixtures.python_models.servers import build_latest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_fixtures import RunningServer, start_server, stop_server
@@ -145,6 +147,7 @@ def _load_module(relative: str, name: str) -> Any:
 
 
 stream_text = _load_module("postprocessing/1/stream_text.py", "tritongen_test_stream_text")
+tokenizer_support = _load_module("preprocessing/1/tokenizer_support.py", "tritongen_test_tokenizer_support")
 text_stream = _load_module("tensorrt_llm_bls/1/text_stream.py", "tritongen_test_text_stream")
 
 # Words from several scripts, so random texts mix 1- to 4-byte characters, spaces and punctuation.
@@ -230,6 +233,77 @@ class TestStreamingDetokenizationOffline:
             job = decoder.plan_chunk("reused-id", sequence)
             texts.append(decoder.finish(job, decoder.decode_many([job.ids])[0]))
         assert texts == [tokenizer.decode(sequence, skip_special_tokens=True)] * 2
+
+
+@pytest.mark.parametrize("tokenizer_name", ["smollm2", "llama"])
+class TestTokenizerFastPaths:
+    """The models call `tokenizers` directly and paste the chat template around the prompt: both must
+    give exactly what transformers gives, and both must actually be taken for these tokenizers."""
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(texts=st.lists(TEXTS, min_size=1, max_size=4), special=st.booleans())
+    def test_encoder_gives_transformers_ids(self, tokenizer_name, request, texts, special):
+        tokenizer = request.getfixturevalue(tokenizer_name)
+        encode = tokenizer_support.prompt_encoder(tokenizer)
+        assert encode.__name__ == "through_backend"
+        expected = tokenizer(texts, add_special_tokens=special, return_attention_mask=False)["input_ids"]
+        assert encode(texts, special) == expected
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=TEXTS, cut=st.integers(0, 6), skip=st.booleans())
+    def test_decoder_gives_transformers_text(self, tokenizer_name, request, text, cut, skip):
+        tokenizer = request.getfixturevalue(tokenizer_name)
+        decode = tokenizer_support.token_decoder(tokenizer, skip)
+        assert decode.__name__ == "through_backend"
+        tokens = tokenizer(text)["input_ids"]  # with BOS where the tokenizer adds one
+        sequences = [tokens, tokens[cut:], tokens[: cut + 1], [tokens[-1]]]  # cut: split characters
+        assert decode(sequences) == tokenizer.batch_decode(sequences, skip_special_tokens=skip)
+
+    def test_slow_or_disagreeing_backends_fall_back_to_transformers(self, tokenizer_name, request):
+        tokenizer = request.getfixturevalue(tokenizer_name)
+
+        class Disagreeing:  # the same tokenizer, but its backend encodes and decodes differently
+            is_fast = True
+            backend_tokenizer = tokenizer_support  # has no encode_batch / decode_batch: fails the probe
+
+            def __call__(self, *args, **kwargs):
+                return tokenizer(*args, **kwargs)
+
+            def __getattr__(self, name):
+                return getattr(tokenizer, name)
+
+        assert tokenizer_support.prompt_encoder(Disagreeing()).__name__ == "through_transformers"
+        assert tokenizer_support.token_decoder(Disagreeing(), True).__name__ == "through_transformers"
+
+
+class TestChatTemplateAffixes:
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(prompt=TEXTS)
+    def test_affixes_equal_the_rendered_template(self, smollm2, prompt):
+        affixes = tokenizer_support.chat_template_affixes(smollm2)
+        assert affixes is not None
+        rendered = smollm2.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        assert affixes[0] + prompt + affixes[1] == rendered
+
+    @pytest.mark.parametrize(
+        "template",
+        [
+            "{{ messages[0]['content'] | trim }}",  # changes the prompt
+            "{% if messages[0]['content'] | length > 20 %}long: {% endif %}{{ messages[0]['content'] }}",
+            "{{ strftime_now('%d %b %Y') }} {{ messages[0]['content'] }}",  # reads the clock
+            "{{ messages[0]['content'] }} and again {{ messages[0]['content'] }}",
+        ],
+    )
+    def test_templates_that_are_not_a_plain_frame_are_rendered_per_request(self, smollm2, template):
+        tokenizer = copy.deepcopy(smollm2)
+        tokenizer.chat_template = template
+        assert tokenizer_support.chat_template_affixes(tokenizer) is None
+
+    def test_no_template_no_affixes(self, llama):
+        assert getattr(llama, "chat_template", None) is None
+        assert tokenizer_support.chat_template_affixes(llama) is None
 
 
 # -- preprocessing ----------------------------------------------------------------------------------
@@ -658,6 +732,44 @@ class TestBls:
         status, body = generate(latest, "tensorrt_llm_bls_window", echo_body("one two", smollm2))
         assert (status, body["text_output"]) == (200, "one two")
         assert (served("tensorrt_llm_alt"), served("tensorrt_llm")) == (before[0] + 1, before[1])
+
+    def test_runs_preprocessing_and_postprocessing_in_its_own_process(self, latest, smollm2):
+        """One LLM call per request: the sibling models' code runs inside the BLS, not as model calls."""
+        client = httpclient.InferenceServerClient(latest.http_url)
+
+        def served() -> tuple[int, ...]:
+            return tuple(
+                client.get_inference_statistics(m)["model_stats"][0]["inference_count"]
+                for m in ("preprocessing", "postprocessing", "tensorrt_llm")
+            )
+
+        before = served()
+        status, body = generate(latest, "tensorrt_llm_bls", echo_body("in process", smollm2))
+        assert (status, body["text_output"]) == (200, "in process")
+        status, events = generate_stream(latest, "tensorrt_llm_bls", echo_body("in process", smollm2))
+        assert (status, streamed_text(events)) == (200, "in process")
+        assert served() == (before[0], before[1], before[2] + 2)
+
+    def test_calls_the_sibling_models_when_it_cannot_run_them_itself(self, smollm2, tmp_path):
+        """Without the config reader (an older repository, a hand-edited one), the BLS calls the
+        preprocessing and postprocessing models, with the same answers."""
+        repository = build_latest(servers.smollm2_dir(), tmp_path / "repository")
+        (repository / "preprocessing" / "1" / "model_config_text.py").unlink()
+        server = start_server(repository, tmp_path / "tritonserver.log")
+        try:
+            client = httpclient.InferenceServerClient(server.http_url)
+            before = client.get_inference_statistics("preprocessing")["model_stats"][0]["inference_count"]
+            body = echo_body(MULTIBYTE_TEXT, smollm2)
+            status, answer = generate(server, "tensorrt_llm_bls", body)
+            assert (status, answer["text_output"]) == (200, MULTIBYTE_TEXT)
+            status, events = generate_stream(server, "tensorrt_llm_bls", body)
+            assert (status, streamed_text(events)) == (200, MULTIBYTE_TEXT)
+            after = client.get_inference_statistics("preprocessing")["model_stats"][0]["inference_count"]
+            assert after == before + 2
+            log = (tmp_path / "tritonserver.log").read_text(errors="replace")
+            assert "calling preprocessing as a model (slower)" in log
+        finally:
+            stop_server(server)
 
     def test_streaming_passes_log_probs_per_token(self, latest, smollm2):
         status, events = generate_stream(

@@ -6,8 +6,8 @@ TOKENS_BATCH/SEQUENCE_LENGTH -> OUTPUT. SEQUENCE_LENGTH cuts the padding off eac
 sequences of one `execute` call are decoded by one tokenizer call.
 
 Streamed chunks are decoded so that spaces and multi-byte characters survive: see stream_text.py
-(the state is keyed by the request id, which the ensemble passes to every step, and shared by all
-instances of this model through small files in the temp directory).
+(the state is keyed by the request id, which the ensemble passes to every step; it stays in memory
+with one instance and is shared through small files in the temp directory with several).
 
 Parameters (empty or unfilled fill_template placeholder = default):
   tokenizer_dir          directory of the Hugging Face tokenizer
@@ -28,7 +28,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stream_text import DecodeJob, FileWindowStore, StreamDecoder
+from stream_text import DecodeJob, FileWindowStore, MemoryWindowStore, StreamDecoder, WindowStore
 
 PASS_THROUGH = {  # v0.8: tensors that only travel through postprocessing
     "CUM_LOG_PROBS": "OUT_CUM_LOG_PROBS",
@@ -67,16 +67,19 @@ def as_beams(tokens: np.ndarray) -> np.ndarray:
 
 
 def _wants_whole(request: Any) -> bool:
+    text = request.parameters()
+    if not text or DECODE_PARAMETER not in text:  # the usual case, without a JSON parse
+        return False
     try:
-        parameters = json.loads(request.parameters() or "{}")
+        parameters = json.loads(text)
     except ValueError:
         return False
     return isinstance(parameters, dict) and parameters.get(DECODE_PARAMETER) == "whole"
 
 
-def _stream_key(request: Any) -> str | None:
+def _stream_key(request: Any, whole: bool) -> str | None:
     """The stream a chunk continues: its request id (the ensemble passes the client's id)."""
-    if _wants_whole(request):
+    if whole:
         return None
     return request.request_id() or None
 
@@ -95,11 +98,17 @@ class TritonPythonModel:
             skip_special_tokens = support.bool_parameter(config, "skip_special_tokens", True)
         except support.ConfigError as error:
             raise pb_utils.TritonModelException(f"postprocessing: {error}") from None
-        # One directory per server (the stubs' parent) and model, shared by all its instances.
-        directory = Path(tempfile.gettempdir()) / f"tritongen-streams-{os.getppid()}-{args['model_name']}"
-        self.store = FileWindowStore(directory)
-        self.decoder = StreamDecoder(tokenizer, skip_special_tokens, self.store)
         instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+        self.store: WindowStore
+        if instances == 1:  # the windows stay in this process: no file per stream chunk
+            self.store = MemoryWindowStore()
+        else:  # one directory per server (the stubs' parent) and model, shared by all its instances
+            self.store = FileWindowStore(
+                Path(tempfile.gettempdir()) / f"tritongen-streams-{os.getppid()}-{args['model_name']}"
+            )
+        self.decoder = StreamDecoder(
+            tokenizer, skip_special_tokens, self.store, support.token_decoder(tokenizer, skip_special_tokens)
+        )
         if instances > 1:
             pb_utils.Logger.log_warn(
                 f"postprocessing runs {instances} instances: chunks of one stream can then be decoded "
@@ -111,25 +120,29 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         """Decode in rounds: two chunks of one stream in this batch are decoded one after the other."""
         responses: list[Any] = [None] * len(requests)
+        whole = [_wants_whole(request) for request in requests]
         waiting = list(range(len(requests)))
         while waiting:
             this_round, later, keys = [], [], set()
             for index in waiting:
-                key = _stream_key(requests[index])
+                key = _stream_key(requests[index], whole[index])
                 if key is not None and key in keys:
                     later.append(index)
                     continue
                 keys.add(key)
                 this_round.append(index)
-            self._decode_round([requests[i] for i in this_round], this_round, responses)
+            self._decode_round(requests, whole, this_round, responses)
             waiting = later
         return responses
 
-    def _decode_round(self, requests: list[Any], indices: list[int], responses: list[Any]) -> None:
+    def _decode_round(
+        self, requests: list[Any], whole: list[bool], indices: list[int], responses: list[Any]
+    ) -> None:
         planned: list[tuple[int, Any, list[list[DecodeJob]]]] = []
-        for index, request in zip(indices, requests, strict=True):
+        for index in indices:
+            request = requests[index]
             try:
-                planned.append((index, request, self._plan(request)))
+                planned.append((index, request, self._plan(request, whole[index])))
             except ValueError as error:  # malformed tensors: this request's error, not the batch's
                 responses[index] = pb_utils.InferenceResponse(
                     output_tensors=[],
@@ -148,7 +161,7 @@ class TritonPythonModel:
             strings = [[self.decoder.finish(job, next(texts)).encode("utf-8") for job in row] for row in rows]
             responses[index] = self._response(request, strings)
 
-    def _plan(self, request: Any) -> list[list[DecodeJob]]:
+    def _plan(self, request: Any, whole: bool) -> list[list[DecodeJob]]:
         """One decode job per (batch row, beam); single-beam chunks continue their stream."""
         tokens = as_beams(pb_utils.get_input_tensor_by_name(request, "TOKENS_BATCH").as_numpy())
         lengths_tensor = pb_utils.get_input_tensor_by_name(request, "SEQUENCE_LENGTH")
@@ -156,8 +169,7 @@ class TritonPythonModel:
             lengths = np.full(tokens.shape[:2], tokens.shape[-1])
         else:
             lengths = lengths_tensor.as_numpy().reshape(tokens.shape[:2])
-        key = _stream_key(request)
-        whole = _wants_whole(request)
+        key = _stream_key(request, whole)
         rows: list[list[DecodeJob]] = []
         try:
             for row, (beams, beam_lengths) in enumerate(zip(tokens, lengths, strict=True)):

@@ -36,9 +36,11 @@ from tokenizer_support import (
     ConfigError,
     InputError,
     bool_parameter,
+    chat_template_affixes,
     decode_utf8,
     int_parameter,
     load_tokenizer,
+    prompt_encoder,
     require_batching,
     string_parameter,
     tensor_specs,
@@ -77,9 +79,21 @@ class ParsedRequest:
     requested: set[str] = field(default_factory=set)
 
 
-def _tensor(request: Any, name: str) -> np.ndarray | None:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
+def _tensor(inputs: dict[str, Any], name: str) -> np.ndarray | None:
+    tensor = inputs.get(name)
     return None if tensor is None else tensor.as_numpy()
+
+
+def _parameters(request: Any) -> dict[str, Any]:
+    """The request's parameters (a JSON object; most requests have none, so skip the parse)."""
+    text = request.parameters()
+    if not text or text == "{}":
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _strings(array: np.ndarray, name: str) -> list[list[str]]:
@@ -136,6 +150,8 @@ class TritonPythonModel:
             self.vocab_size = int_parameter(config, "vocab_size") or len(self.tokenizer)
         except ConfigError as error:
             raise pb_utils.TritonModelException(f"preprocessing: {error}") from None
+        self.encode = prompt_encoder(self.tokenizer)
+        self.chat_affixes = chat_template_affixes(self.tokenizer)
         self.end_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else -1
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_id
         multimodal = string_parameter(config, "multimodal_model_path")
@@ -190,12 +206,13 @@ class TritonPythonModel:
         return responses
 
     def _parse(self, request: Any) -> ParsedRequest:
+        inputs = {tensor.name(): tensor for tensor in request.inputs()}
         for name in MULTIMODAL_INPUTS:
-            if _tensor(request, name) is not None:
+            if name in inputs:
                 raise InputError(
                     f"multimodal input {name} is not supported by this deployment (text-only preprocessing)"
                 )
-        query = _tensor(request, "QUERY")
+        query = _tensor(inputs, "QUERY")
         if query is None:
             raise InputError("text_input is required")
         rows = query.shape[0]
@@ -210,36 +227,33 @@ class TritonPythonModel:
         use_template = self._template_for(request)
         if use_template:
             prompts = [self._templated(p) for p in prompts]
-        output_lens = self._output_lens(request, rows)
+        output_lens = self._output_lens(inputs, rows)
         parsed = ParsedRequest(
             prompts=prompts,
             add_special_tokens=False if use_template else self.add_special_tokens,
             output_lens=output_lens,
-            end_ids=self._ids(request, "END_ID", rows, self.end_id),
-            pad_ids=self._ids(request, "PAD_ID", rows, self.pad_id),
+            end_ids=self._ids(inputs, "END_ID", rows, self.end_id),
+            pad_ids=self._ids(inputs, "PAD_ID", rows, self.pad_id),
             requested=set(request.requested_output_names() or self.outputs),
         )
         for name, attribute in (("STOP_WORDS_DICT", "stop_words"), ("BAD_WORDS_DICT", "bad_words")):
-            array = _tensor(request, name)
+            array = _tensor(inputs, name)
             if array is not None:
                 setattr(parsed, attribute, _strings(array, name))
-        self._parse_embedding_bias(request, parsed)
-        decoder = _tensor(request, "DECODER_QUERY")
+        self._parse_embedding_bias(inputs, parsed)
+        decoder = _tensor(inputs, "DECODER_QUERY")
         if decoder is not None:
             parsed.decoder_prompts = [
                 decode_utf8(row.reshape(-1)[0], "decoder_text_input") for row in decoder
             ]
-        extra = _tensor(request, "PROMPT_TABLE_EXTRA_ID")
+        extra = _tensor(inputs, "PROMPT_TABLE_EXTRA_ID")
         if extra is not None:
             parsed.prompt_table_extra_ids = extra.reshape(rows, -1)[:, :1]
         return parsed
 
     def _template_for(self, request: Any) -> bool:
         """The model-wide chat-template choice, unless the request parameter `apply_chat_template` says."""
-        try:
-            override = json.loads(request.parameters() or "{}").get("apply_chat_template")
-        except (AttributeError, ValueError):
-            override = None
+        override = _parameters(request).get("apply_chat_template")
         if override is None:
             return self.chat_template_default
         text = str(override).lower()
@@ -252,6 +266,8 @@ class TritonPythonModel:
         raise InputError(f"request parameter apply_chat_template must be true or false, not '{override}'")
 
     def _templated(self, prompt: str) -> str:
+        if self.chat_affixes is not None:  # the template is before + prompt + after: no render needed
+            return self.chat_affixes[0] + prompt + self.chat_affixes[1]
         try:
             return self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
@@ -259,8 +275,8 @@ class TritonPythonModel:
         except Exception as error:  # noqa: BLE001 - a template's own checks (jinja) can raise anything
             raise InputError(f"the tokenizer's chat template failed on this prompt: {error}") from None
 
-    def _output_lens(self, request: Any, rows: int) -> np.ndarray:
-        lens = _tensor(request, "REQUEST_OUTPUT_LEN")
+    def _output_lens(self, inputs: dict[str, Any], rows: int) -> np.ndarray:
+        lens = _tensor(inputs, "REQUEST_OUTPUT_LEN")
         if lens is None:
             raise InputError("max_tokens is required")
         lens = lens.reshape(rows, -1)[:, :1]
@@ -269,15 +285,15 @@ class TritonPythonModel:
             raise InputError(f"max_tokens must be at least 1, got {smallest}")
         return lens
 
-    def _ids(self, request: Any, name: str, rows: int, default: int) -> list[int]:
-        array = _tensor(request, name)
+    def _ids(self, inputs: dict[str, Any], name: str, rows: int, default: int) -> list[int]:
+        array = _tensor(inputs, name)
         if array is None:
             return [default] * rows
         return [int(v) for v in array.reshape(rows, -1)[:, 0]]
 
-    def _parse_embedding_bias(self, request: Any, parsed: ParsedRequest) -> None:
-        words = _tensor(request, "EMBEDDING_BIAS_WORDS")
-        weights = _tensor(request, "EMBEDDING_BIAS_WEIGHTS")
+    def _parse_embedding_bias(self, inputs: dict[str, Any], parsed: ParsedRequest) -> None:
+        words = _tensor(inputs, "EMBEDDING_BIAS_WORDS")
+        weights = _tensor(inputs, "EMBEDDING_BIAS_WEIGHTS")
         if words is None and weights is None:
             return
         if words is None or weights is None:
@@ -313,7 +329,7 @@ class TritonPythonModel:
         texts = [text for group in texts_by_key.values() for text in group]
         if not texts:
             return {key: [] for key in texts_by_key}
-        ids = self.tokenizer(texts, add_special_tokens=flag, return_attention_mask=False)["input_ids"]
+        ids = self.encode(texts, flag)
         result, position = {}, 0
         for key, group in texts_by_key.items():
             result[key] = ids[position : position + len(group)]
@@ -330,7 +346,7 @@ class TritonPythonModel:
         ordered = sorted(words)
         if not ordered:
             return {}
-        ids = self.tokenizer(ordered, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+        ids = self.encode(ordered, False)
         return dict(zip(ordered, ids, strict=True))
 
     # -- responses -------------------------------------------------------------------------------
@@ -393,7 +409,7 @@ class TritonPythonModel:
                 padded >= self.vocab_size, parsed.prompt_table_extra_ids, 0
             )
         output_tensors = [
-            pb_utils.Tensor(name, value.astype(self.outputs[name].numpy_type))
+            pb_utils.Tensor(name, value.astype(self.outputs[name].numpy_type, copy=False))
             for name, value in tensors.items()
             if name in self.outputs and name in parsed.requested
         ]

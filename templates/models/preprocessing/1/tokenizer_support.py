@@ -7,6 +7,7 @@ holds one copy. It never imports triton_python_backend_utils: it is plain Python
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,3 +141,107 @@ def decode_utf8(value: Any, what: str) -> str:
         return bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{what} is not valid UTF-8 text") from None
+
+
+# Texts the fast paths below must treat exactly as transformers does before they are used: spaces at
+# either end, newlines, multi-byte characters, special-token text, digits and an empty string.
+PROBE_TEXTS = (
+    "Hello world",
+    " leading space",
+    "trailing space ",
+    "two\n\nlines\t",
+    "안녕하세요 😀 café",
+    "<|im_start|>user<s></s>",
+    "12345 + 678",
+    "",
+)
+
+Encoder = Callable[[Sequence[str], bool], list[list[int]]]
+Decoder = Callable[[Sequence[Sequence[int]]], list[str]]
+
+
+def _backend(tokenizer: Any) -> Any:
+    """The Rust `tokenizers` object behind a fast tokenizer (None for a slow, Python tokenizer)."""
+    return getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+
+
+def prompt_encoder(tokenizer: Any) -> Encoder:
+    """texts, add_special_tokens -> token ids, through `tokenizers` directly when that gives the same
+    ids as transformers on the probes: the transformers wrapper costs more than the encoding itself."""
+
+    def through_transformers(texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+        result = tokenizer(list(texts), add_special_tokens=add_special_tokens, return_attention_mask=False)
+        return [list(ids) for ids in result["input_ids"]]
+
+    backend = _backend(tokenizer)
+    if backend is None:
+        return through_transformers
+
+    def through_backend(texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+        return [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+
+    try:
+        same = all(
+            through_backend(PROBE_TEXTS, flag) == through_transformers(PROBE_TEXTS, flag)
+            for flag in (True, False)
+        )
+    except Exception:  # noqa: BLE001 - any trouble on the fast path: keep transformers'
+        same = False
+    return through_backend if same else through_transformers
+
+
+def token_decoder(tokenizer: Any, skip_special_tokens: bool) -> Decoder:
+    """token ids -> texts, through `tokenizers` directly when that gives transformers' texts on the probes
+    (transformers adds per-call Python and, for some tokenizers, clean-up of spaces)."""
+
+    def through_transformers(sequences: Sequence[Sequence[int]]) -> list[str]:
+        return list(
+            tokenizer.batch_decode([list(s) for s in sequences], skip_special_tokens=skip_special_tokens)
+        )
+
+    backend = _backend(tokenizer)
+    if backend is None:
+        return through_transformers
+
+    def through_backend(sequences: Sequence[Sequence[int]]) -> list[str]:
+        return list(
+            backend.decode_batch([list(s) for s in sequences], skip_special_tokens=skip_special_tokens)
+        )
+
+    try:
+        probes = [tokenizer.encode(text, add_special_tokens=True) for text in PROBE_TEXTS]
+        probes += [ids[i : i + 1] for ids in probes for i in range(len(ids))]  # lone tokens, split characters
+        same = through_backend(probes) == through_transformers(probes)
+    except Exception:  # noqa: BLE001 - any trouble on the fast path: keep transformers'
+        same = False
+    return through_backend if same else through_transformers
+
+
+SENTINEL = "\u2063tritongen-prompt\u2063"  # text no chat template changes or tests for
+
+
+def chat_template_affixes(tokenizer: Any) -> tuple[str, str] | None:
+    """(before, after) such that the chat template of one user message is before + prompt + after,
+    verified on probe prompts; None when the template is not that simple (it trims or inspects the
+    message, or reads the clock: strftime_now), and the template must then be rendered per request."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or "strftime" in template:
+        return None
+
+    def render(prompt: str) -> str:
+        return str(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        )
+
+    try:
+        rendered = render(SENTINEL)
+        if rendered.count(SENTINEL) != 1:
+            return None
+        before, after = rendered.split(SENTINEL)
+        if any(render(p) != before + p + after for p in PROBE_TEXTS if p):
+            return None
+    except Exception:  # noqa: BLE001 - a template that fails on the probes is rendered per request
+        return None
+    return before, after

@@ -1,7 +1,13 @@
 """tensorrt_llm_bls: the ensemble's pipeline as one Python model (preprocessing -> LLM -> postprocessing).
 
 It takes the user-facing names (text_input, max_tokens, stream, top_k, ...) and returns text_output
-plus the LLM outputs its config declares (cum_log_probs, output_log_probs, ...). Unlike the ensemble
+plus the LLM outputs its config declares (cum_log_probs, output_log_probs, ...).
+
+The preprocessing and postprocessing models of this repository run inside this process: their own
+model.py and config.pbtxt, loaded here once, so a request costs one call to the LLM instead of three
+model calls (each a round trip through the server and another process). When a sibling cannot be
+loaded that way (not a Python model, or its model.py fails here), it is called as a model instead.
+Unlike the ensemble
 it keeps each stream's tokens itself, so streamed text never loses spaces or splits characters:
   accumulate_tokens=true   re-decode all tokens so far on every step and send the new characters;
   accumulate_tokens=false  decode a short window (the prefix-offset technique): same text, less work.
@@ -17,12 +23,15 @@ Parameters (empty or unfilled fill_template placeholder = default):
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import queue
 import re
 import sys
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +88,8 @@ SAME_NAME = (
     "prompt_embedding_table", "prompt_vocab_size", "lora_task_id", "lora_weights", "lora_config",
     "guided_decoding_guide_type", "guided_decoding_guide",
 )  # fmt: skip
+# Decoupled: requests served at once, each on a worker thread for its whole stream; more wait their turn.
+MAX_CONCURRENT_REQUESTS = 1024
 MULTIMODAL_INPUTS = (
     "image_input",
     "image_bytes_input",
@@ -86,6 +97,104 @@ MULTIMODAL_INPUTS = (
     "image_sizes_input",
     "video_bytes_input",
 )
+
+
+class Workers:
+    """Daemon threads that each serve one request at a time and then wait for the next: starting a
+    thread per request costs more than a short request itself. Daemon, so that a stream still running
+    never keeps the stub process from exiting when the model unloads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.started = 0
+        self.idle = 0
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            if self.idle > 0:
+                self.idle -= 1  # an idle worker takes this job
+                start = False
+            else:
+                start = self.started < self.limit  # at the limit, the job waits for a worker
+                self.started += start
+        self.jobs.put((job, args))
+        if start:
+            threading.Thread(target=self._work, name=f"bls-{self.started}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            job, args = self.jobs.get()
+            try:
+                job(*args)
+            except Exception:  # noqa: BLE001 - a job reports its own errors; keep the worker alive
+                pb_utils.Logger.log_error(f"tensorrt_llm_bls: {traceback.format_exc()}")
+            with self.lock:
+                self.idle += 1
+
+
+class InProcessModel:
+    """A sibling Python model (preprocessing, postprocessing) run in this process with its own code
+    and config: a call costs a function call instead of a round trip through the server."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.name = model_dir.name
+        config = read_model_config(model_dir / "config.pbtxt")
+        if config.get("backend") != "python":
+            raise ValueError(f"{self.name} is not a Python model (backend '{config.get('backend')}')")
+        versions = sorted(
+            (d for d in model_dir.iterdir() if d.name.isdigit() and (d / "model.py").is_file()),
+            key=lambda d: int(d.name),
+        )
+        if not versions:
+            raise ValueError(f"{self.name} has no <version>/model.py")
+        spec = importlib.util.spec_from_file_location(f"tritongen_bls_{self.name}", versions[-1] / "model.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses in model.py look their module up there
+        spec.loader.exec_module(module)
+        self.model = module.TritonPythonModel()
+        self.model.initialize(
+            {
+                "model_config": json.dumps(config),
+                "model_repository": str(model_dir),
+                "model_version": versions[-1].name,
+                "model_name": self.name,
+                "model_instance_kind": "CPU",
+                "model_instance_name": f"{self.name}_in_tensorrt_llm_bls",
+                "model_instance_device_id": "0",
+            }
+        )
+
+    def execute(self, inputs: list[Any], requested: list[str], parameters: dict[str, Any]) -> Any:
+        request = pb_utils.InferenceRequest(
+            model_name=self.name, inputs=inputs, requested_output_names=requested, parameters=parameters
+        )
+        return self.model.execute([request])[0]
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """A config.pbtxt as the dict Triton gives a model (preprocessing/1/model_config_text.py parses it)."""
+    parser_path = path.parent.parent / "preprocessing" / "1" / "model_config_text.py"
+    spec = importlib.util.spec_from_file_location("tritongen_model_config_text", parser_path)
+    if spec is None or spec.loader is None or not parser_path.is_file():
+        raise ValueError(f"{parser_path} is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.load_model_config(path))
+
+
+def in_process(model_dir: Path) -> InProcessModel | None:
+    """The sibling model loaded here, or None (then it is called as a model) with the reason logged."""
+    try:
+        return InProcessModel(model_dir)
+    except Exception as error:  # noqa: BLE001 - any failure: fall back to calling the model
+        pb_utils.Logger.log_warn(
+            f"tensorrt_llm_bls: calling {model_dir.name} as a model (slower): it cannot run in this "
+            f"process: {error}"
+        )
+        return None
 
 
 class RequestError(Exception):
@@ -132,6 +241,16 @@ def request_parameters(request: Any) -> dict[str, Any]:
     return {key: value for key, value in parameters.items() if isinstance(value, (str, int, bool))}
 
 
+def request_inputs(request: Any) -> dict[str, np.ndarray]:
+    """The request's tensors by name, read once (each `request.inputs()` builds new wrappers)."""
+    return {tensor.name(): tensor.as_numpy() for tensor in request.inputs()}
+
+
+def flag(inputs: dict[str, np.ndarray], name: str) -> bool:
+    value = inputs.get(name)
+    return value is not None and value.size > 0 and bool(value.reshape(-1)[0])
+
+
 def as_batched(array: np.ndarray) -> np.ndarray:
     """Inputs declared with `reshape: { shape: [ ] }` arrive as [batch]; other models want [batch, 1]."""
     return array.reshape(-1, 1) if array.ndim == 1 else array
@@ -168,19 +287,22 @@ class TritonPythonModel:
         self.llm_decoupled = is_decoupled(repository / self.llm_name / "config.pbtxt")
         post_inputs = declared_names(repository / "postprocessing" / "config.pbtxt") or set()
         self.postprocessing_wants_log_probs = "CUM_LOG_PROBS" in post_inputs  # the v0.8 contract
+        self.workers = Workers(MAX_CONCURRENT_REQUESTS)
+        self.preprocessing = in_process(repository / "preprocessing")
+        self.postprocessing = in_process(repository / "postprocessing")
 
     # -- Triton entry points -----------------------------------------------------------------------
 
     def execute(self, requests: list[Any]) -> list[Any] | None:
-        if self.decoupled:
+        if self.decoupled:  # every request on a thread of its own (reused: starting one costs more)
             for request in requests:
-                threading.Thread(target=self._serve_decoupled, args=(request,), daemon=True).start()
+                self.workers.submit(self._serve_decoupled, request)
             return None
         return [self._serve_single(request) for request in requests]
 
     def _serve_single(self, request: Any) -> Any:
         try:
-            if self._flag(request, "stream"):
+            if flag(request_inputs(request), "stream"):
                 raise RequestError(
                     "stream=true needs tensorrt_llm_bls deployed with decoupled mode "
                     "(model_transaction_policy.decoupled: true); this deployment is not decoupled"
@@ -196,7 +318,8 @@ class TritonPythonModel:
         responses = self._generate(request, cancelled=sender.is_cancelled)
         try:
             for response in responses:
-                sender.send(response)
+                sender.send(response)  # (the final flag goes alone: python_backend 2.51's stub can
+                # corrupt its heap when a worker thread sends a response with the final flag)
         except Exception as error:  # noqa: BLE001 - every failure becomes this request's error
             responses.close()  # stops the LLM's stream if one is running
             try:
@@ -221,14 +344,15 @@ class TritonPythonModel:
 
     def _generate(self, request: Any, cancelled: Any) -> Any:
         """Yield the responses for one request: one, or one per streamed step."""
-        self._refuse_unsupported(request)
-        streaming = self._flag(request, "stream")
+        inputs = request_inputs(request)
+        self._refuse_unsupported(inputs)
+        streaming = flag(inputs, "stream")
         if streaming and self.llm_decoupled is False:
             raise RequestError(
                 f"stream=true needs the '{self.llm_name}' model deployed with decoupled mode; it is not"
             )
-        llm_inputs = self._preprocess(request)
-        for name, value in self._passthrough_inputs(request).items():
+        llm_inputs = self._preprocess(inputs, request_parameters(request))
+        for name, value in self._passthrough_inputs(inputs).items():
             llm_inputs[name] = value
         request_id = uuid.uuid4().hex
         llm_request = pb_utils.InferenceRequest(
@@ -260,36 +384,33 @@ class TritonPythonModel:
         if tail:
             yield self._text_response([[tail.encode("utf-8")]], None)
 
-    def _refuse_unsupported(self, request: Any) -> None:
+    def _refuse_unsupported(self, inputs: dict[str, np.ndarray]) -> None:
         for name in MULTIMODAL_INPUTS:
-            if pb_utils.get_input_tensor_by_name(request, name) is not None:
+            if name in inputs:
                 raise RequestError(f"{name}: multimodal requests are not supported by this deployment")
-        draft_tokens = pb_utils.get_input_tensor_by_name(request, "num_draft_tokens")
-        if draft_tokens is not None and int(draft_tokens.as_numpy().reshape(-1)[0]) > 0:
+        draft_tokens = inputs.get("num_draft_tokens")
+        if draft_tokens is not None and draft_tokens.size and int(draft_tokens.reshape(-1)[0]) > 0:
             raise RequestError("num_draft_tokens: speculative decoding is not supported by this deployment")
-        text = pb_utils.get_input_tensor_by_name(request, "text_input")
-        if text is not None and text.as_numpy().shape[0] != 1:
+        text = inputs.get("text_input")
+        if text is not None and text.shape[0] != 1:
             raise RequestError(
-                f"tensorrt_llm_bls serves one prompt per request, got a batch of {text.as_numpy().shape[0]}; "
+                f"tensorrt_llm_bls serves one prompt per request, got a batch of {text.shape[0]}; "
                 "send one request per prompt"
             )
 
-    def _flag(self, request: Any, name: str) -> bool:
-        tensor = pb_utils.get_input_tensor_by_name(request, name)
-        return tensor is not None and bool(tensor.as_numpy().reshape(-1)[0])
-
-    def _preprocess(self, request: Any) -> dict[str, np.ndarray]:
-        inputs = []
-        for user_name, name in TO_PREPROCESSING.items():
-            tensor = pb_utils.get_input_tensor_by_name(request, user_name)
-            if tensor is not None:
-                inputs.append(pb_utils.Tensor(name, as_batched(tensor.as_numpy())))
-        response = pb_utils.InferenceRequest(
-            model_name="preprocessing",
-            inputs=inputs,
-            requested_output_names=[],
-            parameters=request_parameters(request),  # e.g. apply_chat_template per request
-        ).exec()
+    def _preprocess(self, inputs: dict[str, np.ndarray], parameters: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The LLM's token inputs; `parameters` are the client's (e.g. apply_chat_template per request)."""
+        tensors = [
+            pb_utils.Tensor(name, as_batched(inputs[user_name]))
+            for user_name, name in TO_PREPROCESSING.items()
+            if user_name in inputs
+        ]
+        if self.preprocessing is not None:
+            response = self.preprocessing.execute(tensors, list(FROM_PREPROCESSING), parameters)
+        else:
+            response = pb_utils.InferenceRequest(
+                model_name="preprocessing", inputs=tensors, requested_output_names=[], parameters=parameters
+            ).exec()
         self._raise_for(response)
         llm_inputs = {}
         for tensor in response.output_tensors():
@@ -299,13 +420,12 @@ class TritonPythonModel:
                 llm_inputs[target] = value
         return llm_inputs
 
-    def _passthrough_inputs(self, request: Any) -> dict[str, np.ndarray]:
-        inputs = {}
-        for user_name in (*RENAMED, *SAME_NAME):
-            tensor = pb_utils.get_input_tensor_by_name(request, user_name)
-            if tensor is not None:
-                inputs[RENAMED.get(user_name, user_name)] = as_batched(tensor.as_numpy())
-        return inputs
+    def _passthrough_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {
+            RENAMED.get(user_name, user_name): as_batched(inputs[user_name])
+            for user_name in (*RENAMED, *SAME_NAME)
+            if user_name in inputs
+        }
 
     def _llm_responses(self, llm_request: Any) -> Any:
         single = self.llm_decoupled is False
@@ -380,12 +500,15 @@ class TritonPythonModel:
             inputs.append(
                 pb_utils.Tensor("OUTPUT_LOG_PROBS", np.zeros((len(sequences), 1, 1), dtype=np.float32))
             )
-        response = pb_utils.InferenceRequest(
-            model_name="postprocessing",
-            inputs=inputs,
-            requested_output_names=["OUTPUT"],
-            parameters={"decode": "whole"},
-        ).exec()
+        if self.postprocessing is not None:
+            response = self.postprocessing.execute(inputs, ["OUTPUT"], {"decode": "whole"})
+        else:
+            response = pb_utils.InferenceRequest(
+                model_name="postprocessing",
+                inputs=inputs,
+                requested_output_names=["OUTPUT"],
+                parameters={"decode": "whole"},
+            ).exec()
         self._raise_for(response)
         output = pb_utils.get_output_tensor_by_name(response, "OUTPUT").as_numpy().reshape(-1)
         return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in output]
