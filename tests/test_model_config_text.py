@@ -8,14 +8,13 @@ The reference is protobuf's own text parser (Python; Triton runs the C++ one, sa
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.python_models.repos import load_template_module
 from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -29,16 +28,9 @@ GOLDEN_CONFIGS = sorted(GOLDEN.rglob("config.pbtxt"))
 FILLED_CONFIGS = sorted(FILLED.rglob("config.pbtxt")) if FILLED.is_dir() else []
 
 
-def _load_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tritongen_test_model_config_text", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-model_config_text = _load_module()
+model_config_text = load_template_module(
+    "preprocessing/1/model_config_text.py", "tritongen_test_model_config_text"
+)
 parse = model_config_text.parse_model_config
 
 INT64_TYPES = {

@@ -14,9 +14,7 @@ The streaming detokenizers are also checked offline, property-based, against bot
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 import threading
 import time
 import uuid
@@ -29,7 +27,7 @@ import pytest
 import requests
 import tritonclient.http as httpclient
 from fixtures.python_models import servers
-from fixtures.python_models.repos import build_repository, copy_model
+from fixtures.python_models.repos import build_repository, copy_model, load_template_module
 from fixtures.python_models.servers import build_latest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,19 +134,11 @@ def assert_still_serving(server: RunningServer, model: str = "ensemble") -> None
 # -- streaming detokenization, offline (the pure modules the models import) ------------------------
 
 
-def _load_module(relative: str, name: str) -> Any:
-    path = Path(__file__).resolve().parents[1] / "templates" / "models" / relative
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-stream_text = _load_module("postprocessing/1/stream_text.py", "tritongen_test_stream_text")
-tokenizer_support = _load_module("preprocessing/1/tokenizer_support.py", "tritongen_test_tokenizer_support")
-text_stream = _load_module("tensorrt_llm_bls/1/text_stream.py", "tritongen_test_text_stream")
+stream_text = load_template_module("postprocessing/1/stream_text.py", "tritongen_test_stream_text")
+tokenizer_support = load_template_module(
+    "preprocessing/1/tokenizer_support.py", "tritongen_test_tokenizer_support"
+)
+text_stream = load_template_module("tensorrt_llm_bls/1/text_stream.py", "tritongen_test_text_stream")
 
 # Words from several scripts, so random texts mix 1- to 4-byte characters, spaces and punctuation.
 PIECES = st.sampled_from(

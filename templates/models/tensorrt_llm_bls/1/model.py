@@ -149,11 +149,7 @@ class InProcessModel:
         )
         if not versions:
             raise ValueError(f"{self.name} has no <version>/model.py")
-        spec = importlib.util.spec_from_file_location(f"tritongen_bls_{self.name}", versions[-1] / "model.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses in model.py look their module up there
-        spec.loader.exec_module(module)
+        module = load_module(versions[-1] / "model.py", f"tritongen_bls_{self.name}")
         self.model = module.TritonPythonModel()
         self.model.initialize(
             {
@@ -177,12 +173,20 @@ class InProcessModel:
 def read_model_config(path: Path) -> dict[str, Any]:
     """A config.pbtxt as the dict Triton gives a model (preprocessing/1/model_config_text.py parses it)."""
     parser_path = path.parent.parent / "preprocessing" / "1" / "model_config_text.py"
-    spec = importlib.util.spec_from_file_location("tritongen_model_config_text", parser_path)
-    if spec is None or spec.loader is None or not parser_path.is_file():
+    if not parser_path.is_file():
         raise ValueError(f"{parser_path} is missing")
+    return dict(load_module(parser_path, "tritongen_model_config_text").load_model_config(path))
+
+
+def load_module(path: Path, name: str) -> Any:
+    """The Python file at `path` imported as module `name` (a sibling model's code, by path)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the module look it up there
     spec.loader.exec_module(module)
-    return dict(module.load_model_config(path))
+    return module
 
 
 def in_process(model_dir: Path) -> InProcessModel | None:
