@@ -266,6 +266,27 @@ class TestTokenizerFastPaths:
         assert tokenizer_support.token_decoder(Disagreeing(), True).__name__ == "through_transformers"
 
 
+def test_decoder_keeps_transformers_clean_up_of_spaces() -> None:
+    """A WordPiece tokenizer whose transformers decode removes spaces before punctuation: the raw
+    `tokenizers` decode differs on the probes, so the model keeps transformers' decode."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = {"[UNK]", *" ".join(tokenizer_support.PROBE_TEXTS).replace("'", " ' ").split()}
+    backend = Tokenizer(models.WordPiece({w: i for i, w in enumerate(sorted(words))}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", clean_up_tokenization_spaces=True
+    )
+    decode = tokenizer_support.token_decoder(tokenizer, True)
+    assert decode.__name__ == "through_transformers"
+    sequence = tokenizer.encode("Hi , so . Yes !", add_special_tokens=False)
+    assert (
+        decode([sequence]) == tokenizer.batch_decode([sequence], skip_special_tokens=True) == ["Hi, so. Yes!"]
+    )
+
+
 class TestChatTemplateAffixes:
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(prompt=TEXTS)

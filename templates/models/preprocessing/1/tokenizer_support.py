@@ -144,7 +144,8 @@ def decode_utf8(value: Any, what: str) -> str:
 
 
 # Texts the fast paths below must treat exactly as transformers does before they are used: spaces at
-# either end, newlines, multi-byte characters, special-token text, digits and an empty string.
+# either end, newlines, multi-byte characters, special-token text, digits, an empty string, and the
+# spaces before punctuation and contractions that transformers' clean_up_tokenization_spaces removes.
 PROBE_TEXTS = (
     "Hello world",
     " leading space",
@@ -154,6 +155,7 @@ PROBE_TEXTS = (
     "<|im_start|>user<s></s>",
     "12345 + 678",
     "",
+    "Hi , so . It 's fine , is n't it ? Yes ! I 'm sure they 're done , we 've seen",
 )
 
 Encoder = Callable[[Sequence[str], bool], list[list[int]]]

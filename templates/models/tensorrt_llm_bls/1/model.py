@@ -7,8 +7,9 @@ The preprocessing and postprocessing models of this repository run inside this p
 model.py and config.pbtxt, loaded here once, so a request costs one call to the LLM instead of three
 model calls (each a round trip through the server and another process). When a sibling cannot be
 loaded that way (not a Python model, or its model.py fails here), it is called as a model instead.
-Unlike the ensemble
-it keeps each stream's tokens itself, so streamed text never loses spaces or splits characters:
+
+Unlike the ensemble it keeps each stream's tokens itself, so streamed text never loses spaces or
+splits characters:
   accumulate_tokens=true   re-decode all tokens so far on every step and send the new characters;
   accumulate_tokens=false  decode a short window (the prefix-offset technique): same text, less work.
 Either way a trailing incomplete character waits for its remaining bytes. When the client goes away
@@ -321,9 +322,10 @@ class TritonPythonModel:
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
         responses = self._generate(request, cancelled=sender.is_cancelled)
         try:
+            # Each response, then the final flag on its own: sending a response together with the
+            # final flag from a worker thread corrupted python_backend 2.51's stub heap under load.
             for response in responses:
-                sender.send(response)  # (the final flag goes alone: python_backend 2.51's stub can
-                # corrupt its heap when a worker thread sends a response with the final flag)
+                sender.send(response)
         except Exception as error:  # noqa: BLE001 - every failure becomes this request's error
             responses.close()  # stops the LLM's stream if one is running
             try:
