@@ -52,7 +52,7 @@ def machine() -> dict[str, Any]:
 
     facts = machine_facts()
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"))  # docs: written here
     facts["cpu_model"] = facts["cpu_model"] or platform.processor() or "unknown"
     facts["commit"] = f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else "unknown"
     facts["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
