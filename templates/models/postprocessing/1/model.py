@@ -66,17 +66,6 @@ def as_beams(tokens: np.ndarray) -> np.ndarray:
     return tokens.reshape(tokens.shape[0] if tokens.ndim else 1, 1, -1)
 
 
-def _wants_whole(request: Any) -> bool:
-    text = request.parameters()
-    if not text or DECODE_PARAMETER not in text:  # the usual case, without a JSON parse
-        return False
-    try:
-        parameters = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(parameters, dict) and parameters.get(DECODE_PARAMETER) == "whole"
-
-
 def _stream_key(request: Any, whole: bool) -> str | None:
     """The stream a chunk continues: its request id (the ensemble passes the client's id)."""
     if whole:
@@ -89,7 +78,7 @@ class TritonPythonModel:
 
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
-        support = _load_tokenizer_support(Path(args["model_repository"]))
+        self.support = support = _load_tokenizer_support(Path(args["model_repository"]))
         try:
             support.require_batching(config, "postprocessing")
             self.inputs = support.tensor_specs(config, "input")
@@ -106,21 +95,22 @@ class TritonPythonModel:
             self.store = FileWindowStore(
                 Path(tempfile.gettempdir()) / f"tritongen-streams-{os.getppid()}-{args['model_name']}"
             )
-        self.decoder = StreamDecoder(
-            tokenizer, skip_special_tokens, self.store, support.token_decoder(tokenizer, skip_special_tokens)
-        )
-        if instances > 1:
             pb_utils.Logger.log_warn(
                 f"postprocessing runs {instances} instances: chunks of one stream can then be decoded "
                 "concurrently and out of order when tokens come faster than they are decoded, which "
                 "garbles text streamed through the ensemble; deploy one instance (with dynamic batching) "
                 "for streaming. tensorrt_llm_bls is not affected."
             )
+        self.decoder = StreamDecoder(
+            tokenizer, skip_special_tokens, self.store, support.token_decoder(tokenizer, skip_special_tokens)
+        )
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Decode in rounds: two chunks of one stream in this batch are decoded one after the other."""
         responses: list[Any] = [None] * len(requests)
-        whole = [_wants_whole(request) for request in requests]
+        whole = [
+            self.support.request_parameters(request).get(DECODE_PARAMETER) == "whole" for request in requests
+        ]
         waiting = list(range(len(requests)))
         while waiting:
             this_round, later, keys = [], [], set()

@@ -41,6 +41,7 @@ from tokenizer_support import (
     int_parameter,
     load_tokenizer,
     prompt_encoder,
+    request_parameters,
     require_batching,
     string_parameter,
     tensor_specs,
@@ -82,18 +83,6 @@ class ParsedRequest:
 def _tensor(inputs: dict[str, Any], name: str) -> np.ndarray | None:
     tensor = inputs.get(name)
     return None if tensor is None else tensor.as_numpy()
-
-
-def _parameters(request: Any) -> dict[str, Any]:
-    """The request's parameters (a JSON object; most requests have none, so skip the parse)."""
-    text = request.parameters()
-    if not text or text == "{}":
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _strings(array: np.ndarray, name: str) -> list[list[str]]:
@@ -253,7 +242,7 @@ class TritonPythonModel:
 
     def _template_for(self, request: Any) -> bool:
         """The model-wide chat-template choice, unless the request parameter `apply_chat_template` says."""
-        override = _parameters(request).get("apply_chat_template")
+        override = request_parameters(request).get("apply_chat_template")
         if override is None:
             return self.chat_template_default
         text = str(override).lower()

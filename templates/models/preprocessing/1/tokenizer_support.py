@@ -6,6 +6,7 @@ holds one copy. It never imports triton_python_backend_utils: it is plain Python
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -131,6 +132,18 @@ def load_tokenizer(tokenizer_dir: str | None) -> Any:
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def request_parameters(request: Any) -> dict[str, Any]:
+    """A request's parameters (a JSON object); most requests have none, so the parse is skipped."""
+    text = request.parameters()
+    if not text or text == "{}":
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def decode_utf8(value: Any, what: str) -> str:

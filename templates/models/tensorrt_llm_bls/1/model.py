@@ -24,6 +24,7 @@ Parameters (empty or unfilled fill_template placeholder = default):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import queue
@@ -173,10 +174,16 @@ class InProcessModel:
 
 def read_model_config(path: Path) -> dict[str, Any]:
     """A config.pbtxt as the dict Triton gives a model (preprocessing/1/model_config_text.py parses it)."""
-    parser_path = path.parent.parent / "preprocessing" / "1" / "model_config_text.py"
+    return dict(config_reader(path.parent.parent).load_model_config(path))
+
+
+@functools.cache
+def config_reader(repository: Path) -> Any:
+    """The repository's model_config_text module, imported once for all the siblings."""
+    parser_path = repository / "preprocessing" / "1" / "model_config_text.py"
     if not parser_path.is_file():
         raise ValueError(f"{parser_path} is missing")
-    return dict(load_module(parser_path, "tritongen_model_config_text").load_model_config(path))
+    return load_module(parser_path, "tritongen_model_config_text")
 
 
 def load_module(path: Path, name: str) -> Any:
@@ -307,11 +314,6 @@ class TritonPythonModel:
 
     def _serve_single(self, request: Any) -> Any:
         try:
-            if flag(request_inputs(request), "stream"):
-                raise RequestError(
-                    "stream=true needs tensorrt_llm_bls deployed with decoupled mode "
-                    "(model_transaction_policy.decoupled: true); this deployment is not decoupled"
-                )
             responses = list(self._generate(request, cancelled=lambda: False))
             return responses[-1]
         except Exception as error:  # noqa: BLE001 - every failure becomes this request's error
@@ -353,6 +355,11 @@ class TritonPythonModel:
         inputs = request_inputs(request)
         self._refuse_unsupported(inputs)
         streaming = flag(inputs, "stream")
+        if streaming and not self.decoupled:
+            raise RequestError(
+                "stream=true needs tensorrt_llm_bls deployed with decoupled mode "
+                "(model_transaction_policy.decoupled: true); this deployment is not decoupled"
+            )
         if streaming and self.llm_decoupled is False:
             raise RequestError(
                 f"stream=true needs the '{self.llm_name}' model deployed with decoupled mode; it is not"
