@@ -16,7 +16,7 @@ from typing import Any
 
 from engine_fixtures import corpus_engine_dir, make_engine_dir, make_tokenizer_dir, modern_config
 
-from tritongen.render import RenderResult, render_engine
+from tritongen.render.pipeline import RenderResult, render_engine
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 TREE_FILE = "TREE"

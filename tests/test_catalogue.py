@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tritongen.catalogue import (
+from tritongen.errors import UsageError
+from tritongen.render.catalogue import (
     CATALOGUE,
     GENERATION_MODELS,
     generation_for,
     params_for,
     tensor_features,
 )
-from tritongen.catalogue_types import MODELS, RUNTIMES, Param, ParamType
-from tritongen.errors import UsageError
-from tritongen.overrides import coerce
+from tritongen.render.catalogue_types import MODELS, RUNTIMES, Param, ParamType
+from tritongen.render.overrides import coerce
 from tritongen.versions import Version, v
 
 # Placeholder sets transcribed from the reference (§1.1-1.6), independently of tritongen/catalogue.py.

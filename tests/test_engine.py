@@ -33,8 +33,8 @@ from engine_fixtures import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tritongen.engine import decode_quant_mode, read_engine
-from tritongen.engine_spec import EngineLayout, EngineSpec
+from tritongen.engine.reader import decode_quant_mode, read_engine
+from tritongen.engine.spec import EngineLayout, EngineSpec
 from tritongen.errors import EngineError, UsageError
 
 

@@ -290,7 +290,7 @@ def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> N
 
 @needs_corpus
 def test_world_size_from_a_legacy_engine(tmp_path: Path) -> None:
-    from tritongen.engine import legacy_rank_file_name
+    from tritongen.engine.reader import legacy_rank_file_name
 
     engine = tmp_path / "engine"
     engine.mkdir()

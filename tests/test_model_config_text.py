@@ -18,7 +18,7 @@ from fixtures.python_models.repos import load_template_module
 from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import FieldDescriptor
 
-from tritongen.validate import model_config_pb2
+from tritongen.check.validate import model_config_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"

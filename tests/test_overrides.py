@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tritongen.catalogue import CATALOGUE, TRITON_DATATYPES, entries_named
-from tritongen.catalogue_types import Param, ParamType, Source
 from tritongen.errors import UsageError
-from tritongen.overrides import coerce, format_value, load_config_file, parse_set, resolve
+from tritongen.render.catalogue import CATALOGUE, TRITON_DATATYPES, entries_named
+from tritongen.render.catalogue_types import Param, ParamType, Source
+from tritongen.render.overrides import coerce, format_value, load_config_file, parse_set, resolve
 from tritongen.versions import v
 
 

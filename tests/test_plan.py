@@ -18,13 +18,13 @@ from engine_fixtures import (
 )
 from render_support import make_checkpoint_dir
 
-from tritongen.catalogue import params_for
-from tritongen.catalogue_types import MODELS, Source
-from tritongen.engine import read_engine
-from tritongen.engine_spec import EngineSpec
+from tritongen.engine.reader import read_engine
+from tritongen.engine.spec import EngineSpec
 from tritongen.errors import TokenizerError, UsageError
-from tritongen.overrides import load_config_file, parse_sets
-from tritongen.plan import Plan, build_plan
+from tritongen.render.catalogue import params_for
+from tritongen.render.catalogue_types import MODELS, Source
+from tritongen.render.overrides import load_config_file, parse_sets
+from tritongen.render.plan import Plan, build_plan
 from tritongen.versions import v
 
 

@@ -28,10 +28,10 @@ from render_support import (
     snapshot,
 )
 
+from tritongen.check.validate import check_repository
 from tritongen.errors import OutputError, TritongenError, ValidationError
-from tritongen.placement import ENGINE_SUBPATH
-from tritongen.render import TEMPLATES_ROOT, RenderResult, render_engine
-from tritongen.validate import check_repository
+from tritongen.render.pipeline import TEMPLATES_ROOT, RenderResult, render_engine
+from tritongen.render.placement import ENGINE_SUBPATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,7 +158,7 @@ def test_bf16_engine_types_flow_through_the_ensemble(tmp_path: Path, tokenizer: 
     for model in ("tensorrt_llm", "ensemble", "tensorrt_llm_bls"):
         config = parse_config(result.output / model / "config.pbtxt")
         types[model] = {t.name: t.data_type for t in [*config.input, *config.output]}
-    from tritongen.validate import model_config_pb2
+    from tritongen.check.validate import model_config_pb2
 
     pb2 = model_config_pb2()
     for model in types:
@@ -400,7 +400,7 @@ def test_model_files_are_copied(tmp_path: Path) -> None:
 
 def test_template_errors_are_internal_errors(modern_engine: Path, tokenizer: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import tritongen.render as render_module
+    import tritongen.render.pipeline as render_module
 
     monkeypatch.setattr(render_module, "parameters_block", lambda settings: "${leftover}")
     with pytest.raises(TritongenError, match=r"preprocessing/config.pbtxt line \d+ still holds '\$\{'"):
@@ -428,7 +428,7 @@ def test_no_placeholder_or_jinja_marker_survives_in_any_rendered_file(tmp_path: 
     """Not only config.pbtxt: the copied Python models carry no `${` or `{{` either."""
     from render_support import make_checkpoint_dir
 
-    from tritongen.render import render_engine
+    from tritongen.render.pipeline import render_engine
 
     checkpoint = make_checkpoint_dir(tmp_path)
     result = render_engine(checkpoint, output=tmp_path / "repo", tokenizer=None, backend_version=None, sets=(),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tritongen.check.validate import check_repository, parse_model_config
 from tritongen.errors import ValidationError
-from tritongen.validate import check_repository, parse_model_config
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FILLED = CORPUS / "filled_repos"

@@ -8,8 +8,8 @@ import click
 
 from tritongen.cli import cli
 from tritongen.errors import UsageError, ValidationError
-from tritongen.placement import PLACEMENTS
-from tritongen.render import CLUSTER_FILES
+from tritongen.render.pipeline import CLUSTER_FILES
+from tritongen.render.placement import PLACEMENTS
 
 SLURM_FILE, K8S_FILE = CLUSTER_FILES
 
@@ -44,7 +44,7 @@ def render(engine: Path, output: Path | None, tokenizer: Path | None, backend_ve
            tp_size: int | None, pp_size: int | None, no_streaming: bool, slurm: bool, k8s: bool,
            gpus_per_node: int, image: str | None) -> None:
     """Render a Triton model repository for an engine, validate it, and move it into place."""
-    from tritongen.render import render_engine
+    from tritongen.render.pipeline import render_engine
 
     if k8s and not image:
         raise UsageError("--k8s needs --image: the LeaderWorkerSet pods must name a container image",
@@ -108,7 +108,7 @@ def _shown_path(path: Path) -> str:
                    "(e.g. when the path only exists inside the serving container).")
 def check(repo: Path, strict: bool, no_tokenizer: bool, engine: Path | None) -> None:
     """Check any model repository: config syntax, ensemble wiring, engine and tokenizer."""
-    from tritongen.validate import check_repository
+    from tritongen.check.validate import check_repository
 
     report = check_repository(repo, engine_dir=engine, load_tokenizer=not no_tokenizer)
     if report.errors:
@@ -131,6 +131,6 @@ def check(repo: Path, strict: bool, no_tokenizer: bool, engine: Path | None) -> 
 @click.argument("param", required=False)
 def explain(repo: Path, param: str | None) -> None:
     """Show every parameter of a rendered repository (or PARAM) with its value, source and reason."""
-    from tritongen.manifest import explain as explain_table
+    from tritongen.render.manifest import explain as explain_table
 
     click.echo(explain_table(repo, param))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tritongen.errors import LaunchError
-from tritongen.manifest import MANIFEST_NAME as MANIFEST
+from tritongen.render.manifest import MANIFEST_NAME as MANIFEST
 
 ENGINE_PATH_PARAMETERS = ("gpt_model_path", "engine_dir")
 
@@ -82,7 +82,7 @@ def _read_model(config: Path) -> ModelEntry:
     """Parse one config.pbtxt with Triton's own ModelConfig message, as the server will."""
     from google.protobuf import text_format
 
-    from tritongen.validate import parse_model_config
+    from tritongen.check.validate import parse_model_config
 
     try:
         message = parse_model_config(config.read_text())
@@ -135,7 +135,7 @@ def manifest_world_size(manifest: dict[str, Any]) -> int | None:
 
 def _engine_world_size(engine_dir: Path) -> int:
     """tp*pp*cp of an engine directory (EngineError when the engine is unusable: the server would fail)."""
-    from tritongen.engine import read_engine
+    from tritongen.engine.reader import read_engine
 
     return read_engine(engine_dir).world_size
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tritongen.engine_spec import EngineLayout, EngineSpec, RankFile
+from tritongen.engine.spec import EngineLayout, EngineSpec, RankFile
 from tritongen.errors import EngineError, UsageError
 from tritongen.versions import Version
 

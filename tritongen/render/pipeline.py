@@ -20,19 +20,20 @@ from pathlib import Path
 import jinja2
 
 from tritongen.errors import OutputError, TritongenError, ValidationError
-from tritongen.manifest import MANIFEST_NAME, manifest_text
-from tritongen.overrides import Override, load_config_file, parse_sets
-from tritongen.placement import (
+from tritongen.render.manifest import MANIFEST_NAME, manifest_text
+from tritongen.render.overrides import Override, load_config_file, parse_sets
+from tritongen.render.placement import (
     ENGINE_SUBPATH,
     engine_location,
     place_engine,
     placement_reason,
     placement_status,
 )
-from tritongen.plan import Plan, Setting, build_plan
+from tritongen.render.plan import Plan, Setting, build_plan
 
-_PACKAGED = Path(__file__).resolve().parent / "templates"  # in a wheel (pyproject force-include)
-TEMPLATES_ROOT = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+_PACKAGE = Path(__file__).resolve().parents[1]
+_PACKAGED = _PACKAGE / "templates"  # in a wheel (pyproject force-include)
+TEMPLATES_ROOT = _PACKAGED if _PACKAGED.is_dir() else _PACKAGE.parent / "templates"
 _LEFTOVER_MARKERS = ("${", "{{", "{%")
 _IGNORED_DIRS = ("__pycache__",)  # written by the Python backend at run time; never part of a render
 
@@ -293,7 +294,7 @@ def _write_and_validate(temporary: Path, files: dict[str, bytes], plan: Plan, pl
     reuse = old_copy if placement == "copy" and old_copy.is_dir() and not old_copy.is_symlink() else None
     place_engine(plan.spec.path, placed, placement, reuse=reuse)
 
-    from tritongen.validate import check_repository
+    from tritongen.check.validate import check_repository
 
     engine_dir = placed if placement in ("hardlink", "copy") else plan.spec.path
     report = check_repository(temporary, engine_dir=engine_dir, load_tokenizer=False)
@@ -345,7 +346,7 @@ def render_engine(
     streaming: bool = True,
 ) -> RenderResult:
     """Read the engine, plan every value, render: everything `tritongen render` does."""
-    from tritongen.engine import read_engine
+    from tritongen.engine.reader import read_engine
 
     overrides: list[Override] = []
     if config_file is not None:

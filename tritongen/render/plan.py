@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tritongen.catalogue import (
+from tritongen.engine.spec import EngineSpec
+from tritongen.errors import UsageError
+from tritongen.render.catalogue import (
     CHECKPOINT_BACKEND,
     DTYPE_TO_TRITON,
     GENERATION_MODELS,
@@ -20,10 +22,8 @@ from tritongen.catalogue import (
     params_for,
     tensor_features,
 )
-from tritongen.catalogue_types import Param, Source, Value
-from tritongen.engine_spec import EngineSpec
-from tritongen.errors import UsageError
-from tritongen.overrides import Override, coerce, format_value, resolve
+from tritongen.render.catalogue_types import Param, Source, Value
+from tritongen.render.overrides import Override, coerce, format_value, resolve
 from tritongen.tokenizer import TokenizerInfo, read_tokenizer_info
 from tritongen.versions import Version, v
 

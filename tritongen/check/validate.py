@@ -308,7 +308,7 @@ class _Checker:
 
     def _read_engine(self, model: ModelFile, path: Path, tp: int | None) -> Any:
         try:
-            from tritongen.engine import read_engine
+            from tritongen.engine.reader import read_engine
 
             return read_engine(path, tp_size=tp)
         except EngineError as error:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tritongen import __version__
-from tritongen.catalogue_types import Value
 from tritongen.errors import UsageError
-from tritongen.overrides import format_value
-from tritongen.plan import Plan
+from tritongen.render.catalogue_types import Value
+from tritongen.render.overrides import format_value
+from tritongen.render.plan import Plan
 
 MANIFEST_NAME = "tritongen.json"
 SCHEMA = 1

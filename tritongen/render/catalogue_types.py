@@ -1,4 +1,4 @@
-"""The types of the parameter catalogue (the data lives in `tritongen.catalogue`)."""
+"""The types of the parameter catalogue (the data lives in `tritongen.render.catalogue`)."""
 
 from __future__ import annotations
 

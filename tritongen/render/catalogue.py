@@ -22,8 +22,8 @@ v0.5 has no `tensorrt_llm_bls` model (it first appears in v0.7.0), so that gener
 
 from __future__ import annotations
 
-from tritongen.catalogue_types import MODELS, Param, ParamType, Source, Value
 from tritongen.errors import UsageError
+from tritongen.render.catalogue_types import MODELS, Param, ParamType, Source, Value
 from tritongen.versions import Version, v
 
 OLDEST_SUPPORTED = v("0.5")

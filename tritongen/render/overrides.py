@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tritongen.catalogue import CATALOGUE, GENERATION_MODELS
-from tritongen.catalogue_types import MODELS, Param, ParamType, Source, Value
 from tritongen.errors import UsageError
+from tritongen.render.catalogue import CATALOGUE, GENERATION_MODELS
+from tritongen.render.catalogue_types import MODELS, Param, ParamType, Source, Value
 from tritongen.versions import Version
 
 _KEY_RE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)$")
