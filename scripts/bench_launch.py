@@ -21,8 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from launch_support import Launch, make_repo
+from tritongen.testing.launch import Launch, make_repo
 
 
 def measure(repo: Path, directory: Path, env: dict[str, str]) -> tuple[float, float, float]:
@@ -49,7 +48,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tritongen-bench-") as temporary:
         work = Path(temporary)
         env = {**os.environ, "TRITONGEN_CACHE_DIR": str(work / "cache")}
-        print(f"{'world size':>10}  {'ready (launcher)':>16}  {'ready (wall)':>12}  {'stop':>6}  (median of {args.repeats})")
+        print(
+            f"{'world size':>10}  {'ready (launcher)':>16}  {'ready (wall)':>12}  {'stop':>6}  (median of {args.repeats})"
+        )
         for world_size in (int(w) for w in args.world_sizes.split(",")):
             results = []
             for index in range(args.repeats):

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 TARGET_SECONDS = 0.5
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tritongen_command() -> list[str]:
@@ -29,15 +28,16 @@ def tritongen_command() -> list[str]:
 
 
 def synthetic_inputs(base: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from engine_fixtures import make_engine_dir, make_tokenizer_dir, modern_config
+    from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
 
     engine = make_engine_dir(base, modern_config("1.2.0", tp=2, max_batch_size=64), name="bench-engine")
     return engine, make_tokenizer_dir(base / "tokenizer")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--engine", type=Path)
     parser.add_argument("--tokenizer", type=Path)
@@ -61,8 +61,10 @@ def main() -> int:
                 times.append(elapsed)
     median = statistics.median(times)
     verdict = "OK" if median < TARGET_SECONDS else "TOO SLOW"
-    print(f"tritongen render (symlink placement), {len(times)} runs: median {median:.3f} s, "
-          f"min {min(times):.3f} s, max {max(times):.3f} s; target < {TARGET_SECONDS} s: {verdict}")
+    print(
+        f"tritongen render (symlink placement), {len(times)} runs: median {median:.3f} s, "
+        f"min {min(times):.3f} s, max {max(times):.3f} s; target < {TARGET_SECONDS} s: {verdict}"
+    )
     return 0 if median < TARGET_SECONDS else 1
 
 

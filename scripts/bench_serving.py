@@ -4,7 +4,7 @@ For each concurrency it measures decode throughput (generated tokens per second 
 to first token for:
 
 - `generate`: in-process `model.generate` on a batch of that many prompts (the baseline),
-- `engine`:   in-process tritongen_torch engine (continuous batching, no Triton),
+- `engine`:   in-process torch-runtime engine (continuous batching, no Triton),
 - `triton`:   tritonserver serving `tensorrt_llm` with the torch runtime, `concurrency` clients each
               sending streaming gRPC requests back to back (direct `tensorrt_llm` requests, token ids),
 - `whole`:    the same without streaming (one response per request): what per-token responses cost.
@@ -22,7 +22,6 @@ import argparse
 import os
 import queue
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,9 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # smollm2_fixture: checkpoint, render and server helpers
-sys.path.insert(0, str(ROOT / "templates" / "models" / "tensorrt_llm_torch" / "1"))  # tritongen_torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PROMPT = "Write a short story about a dragon who learns to bake bread."
@@ -50,8 +46,10 @@ class Measurement:
 def main() -> None:
     args = _arguments()
     import torch
-    from smollm2_fixture import render_repository, serve_tensorrt_llm, smollm2_checkpoint
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tritongen.testing.server import serve_tensorrt_llm
+    from tritongen.testing.smollm2 import render_repository, smollm2_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,8 +133,8 @@ def _bench_generate(model, prompt: list[int], concurrency: int, args: argparse.N
 
 
 def _in_process_engine(checkpoint: Path, args: argparse.Namespace, max_batch: int):
-    from tritongen_torch.engine import TorchEngine
-    from tritongen_torch.settings import read_settings
+    from tritongen.runtime.torch_runtime.engine import TorchEngine
+    from tritongen.runtime.torch_runtime.settings import read_settings
 
     parameters = {"gpt_model_path": str(checkpoint), "torch_dtype": args.dtype, "device": "cpu",
                   "max_batch_size": str(max_batch), "max_seq_len": "1024"}  # fmt: skip
@@ -146,7 +144,7 @@ def _in_process_engine(checkpoint: Path, args: argparse.Namespace, max_batch: in
 
 
 def _bench_engine(engine, prompt: list[int], concurrency: int, args: argparse.Namespace) -> Measurement:
-    from tritongen_torch.contract import GenerationRequest
+    from tritongen.runtime.torch_runtime.contract import GenerationRequest
 
     request = GenerationRequest(
         prompt=tuple(prompt), max_new_tokens=args.output_len, end_id=-1, pad_id=0, streaming=True

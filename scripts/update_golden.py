@@ -13,21 +13,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from render_support import GOLDEN_CASES, render_case, snapshot, write_golden
+from tritongen.testing.llmapi_cases import LLMAPI_CASES, llmapi_snapshot, render_llmapi_case
+from tritongen.testing.render_cases import GOLDEN_CASES, render_case, snapshot, write_golden
 
 
 def main(names: list[str]) -> int:
-    unknown = sorted(set(names) - set(GOLDEN_CASES))
+    known = [*GOLDEN_CASES, *LLMAPI_CASES]  # the engine target's cases, then the llmapi target's
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        print(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(GOLDEN_CASES)}", file=sys.stderr)
+        print(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    for name in names or list(GOLDEN_CASES):
+    for name in names or known:
         with tempfile.TemporaryDirectory() as temporary:
             base = Path(temporary).resolve()
-            result = render_case(name, base)
-            write_golden(name, snapshot(result.output, base))
+            if name in LLMAPI_CASES:
+                write_golden(name, llmapi_snapshot(render_llmapi_case(name, base).output, base))
+            else:
+                result = render_case(name, base)
+                write_golden(name, snapshot(result.output, base))
         print(f"updated tests/golden/{name}")
     return 0
 

@@ -29,13 +29,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tritongen.bench import BenchConfig, PipelineConfig, measure_pipeline_overhead, run_bench
-from tritongen.bench.client import ModelContract, RequestRecord, decode_sse_line, shape_requests
+from tritongen.bench.client import RequestRecord, shape_requests
 from tritongen.bench.config import parse_concurrency
 from tritongen.bench.server_cpu import find_server_pid, tree_cpu_seconds
 from tritongen.bench.stats import percentile, summarize
 from tritongen.bench.tokens import CHUNKS, TOKENIZER, WORDS
 from tritongen.cli import cli, main
 from tritongen.errors import ServerRequestError, UsageError
+from tritongen.http import ModelContract, decode_sse_line
 from tritongen.launch.server import find_tritonserver
 
 FIXTURE_REPO = Path(__file__).parent / "fixtures" / "bench" / "repo"

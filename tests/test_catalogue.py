@@ -142,7 +142,7 @@ def test_torch_runtime_reads_exactly_its_keys() -> None:
     import re
     from pathlib import Path
 
-    runtime = Path(__file__).resolve().parents[1] / "templates" / "models" / "tensorrt_llm_torch" / "1"
+    runtime = Path(__file__).resolve().parents[1] / "tritongen" / "runtime" / "torch_runtime"
     source = "\n".join(p.read_text() for p in runtime.rglob("*.py"))
     read = set(re.findall(r'text\("([a-z_]+)"\)', source)) | set(re.findall(r'parameters\.get\("([a-z_]+)"', source))
     assert read and read <= keys, read - keys

@@ -10,8 +10,9 @@ from fixtures.python_models import servers
 from server_fixtures import RunningServer, free_ports
 
 from tritongen.cli import main
-from tritongen.client import GenerateOptions, InferClient, server_sent_events
+from tritongen.client import GenerateOptions, InferClient
 from tritongen.errors import ServerRequestError
+from tritongen.http import server_sent_events
 
 pytestmark = pytest.mark.server
 
@@ -105,7 +106,7 @@ def test_unreachable_server_is_one_line_and_exit_8() -> None:
     (port,) = free_ports(1)
     code, out, err = run_cli("infer", "-p", "Hi", "--url", f"127.0.0.1:{port}")
     assert code == 8 and out == ""
-    assert err.startswith(f"error: cannot reach tritonserver at http://127.0.0.1:{port}")
+    assert err.startswith(f"error: cannot reach the server at http://127.0.0.1:{port}")  # as bench says
     assert "tritongen launch" in err and err.count("\n") == 1
 
 

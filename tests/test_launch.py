@@ -11,41 +11,17 @@ import os
 import shutil
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from launch_support import Launch, free_ports, generate, leftovers, make_repo, port_flags, run_cli
+from launch_fixtures import start
+
+from tritongen.testing.launch import Launch, generate, leftovers, make_repo, run_cli
+from tritongen.testing.ports import free_launch_ports, port_flags
 
 pytestmark = pytest.mark.server
 needs_mpirun = pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs Open MPI's mpirun")
 EXIT_WITHIN_S = 10.0
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tritongen cache for the session: state files stay out of ~/.cache, backends are prepared once."""
-    return tmp_path_factory.mktemp("tritongen-cache")
-
-
-@pytest.fixture
-def env(cache_dir: Path) -> dict[str, str]:
-    return {**os.environ, "TRITONGEN_CACHE_DIR": str(cache_dir)}
-
-
-@pytest.fixture
-def launches() -> Iterator[list[Launch]]:
-    """Launches a test started; whatever a failing test leaves running is killed afterwards."""
-    started: list[Launch] = []
-    yield started
-    for launch in started:
-        launch.kill()
-
-
-def start(launches: list[Launch], repo: Path, env: dict[str, str], tmp_path: Path, *extra: str) -> Launch:
-    launch = Launch.start(repo, env, tmp_path / f"launch{len(launches)}.log", *extra)
-    launches.append(launch)
-    return launch
 
 
 def assert_nothing_left(launch: Launch) -> None:
@@ -130,7 +106,9 @@ def test_a_stop_before_ready_exits_130_with_nothing_left(
     assert_nothing_left(launch)
 
 
-def test_ready_timeout_tears_down_and_fails(tmp_path: Path, env: dict[str, str], launches: list[Launch]) -> None:
+def test_ready_timeout_tears_down_and_fails(
+    tmp_path: Path, env: dict[str, str], launches: list[Launch]
+) -> None:
     slow = {**env, "TRITONGEN_FIXTURE_LOAD_DELAY": "60"}
     launch = start(launches, make_repo(tmp_path, 1), slow, tmp_path, "--ready-timeout", "2")
     code, seconds = launch.wait()
@@ -154,8 +132,10 @@ def test_status_stop_and_a_second_launch_from_other_processes(
 
     second = run_cli(["launch", str(repo), *port_flags(launch.ports)], env)
     assert second.returncode == 7
-    assert (f"a tritongen launch (pid {launch.process.pid}) is already serving on port {launch.ports.http}"
-            in second.stderr)
+    assert (
+        f"a tritongen launch (pid {launch.process.pid}) is already serving on port {launch.ports.http}"
+        in second.stderr
+    )
     assert "tritongen stop" in second.stderr
 
     stopped = run_cli(["stop", *http], env)
@@ -170,12 +150,20 @@ def test_status_stop_and_a_second_launch_from_other_processes(
     assert f"no tritongen launch on port {launch.ports.http}" in after.stderr
 
 
-def test_stale_state_file_is_detected_and_cleaned(tmp_path: Path, env: dict[str, str], cache_dir: Path) -> None:
-    ports = free_ports()
+def test_stale_state_file_is_detected_and_cleaned(
+    tmp_path: Path, env: dict[str, str], cache_dir: Path
+) -> None:
+    ports = free_launch_ports()
     stale = {
-        "ports": {"http": ports.http, "grpc": ports.grpc, "metrics": ports.metrics}, "host": "127.0.0.1",
-        "repo": str(tmp_path), "world_size": 1, "launcher_pid": 999999, "launcher_start": 1,
-        "session": 999999, "session_start": 1, "started_at": 0.0,
+        "ports": {"http": ports.http, "grpc": ports.grpc, "metrics": ports.metrics},
+        "host": "127.0.0.1",
+        "repo": str(tmp_path),
+        "world_size": 1,
+        "launcher_pid": 999999,
+        "launcher_start": 1,
+        "session": 999999,
+        "session_start": 1,
+        "started_at": 0.0,
     }
     path = cache_dir / "run" / f"launch-{ports.http}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +180,7 @@ def test_stale_state_file_is_detected_and_cleaned(tmp_path: Path, env: dict[str,
 
 
 def test_busy_port_is_an_immediate_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
-    ports = free_ports()
+    ports = free_launch_ports()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports.grpc))
         holder.listen()
@@ -206,15 +194,26 @@ def test_busy_port_is_an_immediate_clear_error(tmp_path: Path, env: dict[str, st
     ("args", "environment", "message"),
     [
         (["--world-size", "3"], {}, "--world-size 3 disagrees with the repository's world size 2"),
-        (["--tritonserver", "/nonexistent/tritonserver"], {}, "--tritonserver points at /nonexistent/tritonserver"),
-        ([], {"TRITONSERVER": "/nonexistent/bin/tritonserver"}, "$TRITONSERVER points at /nonexistent/bin/tritonserver"),
+        (
+            ["--tritonserver", "/nonexistent/tritonserver"],
+            {},
+            "--tritonserver points at /nonexistent/tritonserver",
+        ),
+        (
+            [],
+            {"TRITONSERVER": "/nonexistent/bin/tritonserver"},
+            "$TRITONSERVER points at /nonexistent/bin/tritonserver",
+        ),
         ([], {"PATH": "/nonexistent"}, "mpirun not found on PATH"),
     ],
 )
-def test_errors_before_anything_starts(tmp_path: Path, env: dict[str, str], args: list[str],
-                                       environment: dict[str, str], message: str) -> None:
+def test_errors_before_anything_starts(
+    tmp_path: Path, env: dict[str, str], args: list[str], environment: dict[str, str], message: str
+) -> None:
     repo = make_repo(tmp_path, 2)
-    result = run_cli(["launch", str(repo), *port_flags(free_ports()), *args], {**env, **environment}, timeout=30)
+    result = run_cli(
+        ["launch", str(repo), *port_flags(free_launch_ports()), *args], {**env, **environment}, timeout=30
+    )
     assert result.returncode == 7, result.stderr
     assert message in result.stderr
     assert leftovers(repo) == []

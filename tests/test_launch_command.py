@@ -22,10 +22,10 @@ from tritongen.launch.logs import RankLog
 from tritongen.launch.plan import LaunchOptions, find_mpirun, plan_launch
 from tritongen.launch.repository import inspect_repository, manifest_world_size
 from tritongen.launch.server import TritonServer
+from tritongen.testing import CORPUS, FIXTURES_DIR
 
-FIXTURE = Path(__file__).parent / "fixtures" / "launch" / "tiny_llm"
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "engines"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/corpus is not beside this checkout")
+FIXTURE = FIXTURES_DIR / "launch" / "tiny_llm"
+ENGINES = CORPUS / "engines"
 CONTAINER_SERVER = TritonServer(Path("/opt/tritonserver/bin/tritonserver"), None, "container", {})
 OMPI4 = MpiRun("mpirun", (4, 1, 4))
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
@@ -260,7 +260,6 @@ def write_config(model_dir: Path, text: str) -> None:
     (model_dir / "config.pbtxt").write_text(text)
 
 
-@needs_corpus
 def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> None:
     torch_repo = tmp_path / "torch"
     write_config(torch_repo / "tensorrt_llm", 'backend: "python"\n'
@@ -271,7 +270,7 @@ def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> N
 
     engine = tmp_path / "engine"
     engine.mkdir()
-    config = json.loads((CORPUS / "smollm-135m-llama-fp16-beam5-v1.2.0rc6" / "config.json").read_text())
+    config = json.loads((ENGINES / "smollm-135m-llama-fp16-beam5-v1.2.0rc6" / "config.json").read_text())
     config["pretrained_config"]["mapping"].update(tp_size=2, pp_size=2, world_size=4)
     (engine / "config.json").write_text(json.dumps(config))
     for rank in range(4):
@@ -288,13 +287,12 @@ def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> N
     assert not facts.torch_runtime and not facts.has_ensemble
 
 
-@needs_corpus
 def test_world_size_from_a_legacy_engine(tmp_path: Path) -> None:
-    from tritongen.engine.reader import legacy_rank_file_name
+    from tritongen.engine import legacy_rank_file_name
 
     engine = tmp_path / "engine"
     engine.mkdir()
-    shutil.copy(CORPUS / "llama2-7b-tp4-v0.5" / "config.json", engine / "config.json")
+    shutil.copy(ENGINES / "llama2-7b-tp4-v0.5" / "config.json", engine / "config.json")
     builder = json.loads((engine / "config.json").read_text())["builder_config"]
     for rank in range(4):
         name = legacy_rank_file_name(builder["name"], builder["precision"], tp=4, pp=1, cp=1, rank=rank)

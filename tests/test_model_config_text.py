@@ -14,23 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.python_models.repos import load_template_module
 from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import FieldDescriptor
 
 from tritongen.check.validate import model_config_pb2
+from tritongen.runtime.common import model_config_text
+from tritongen.testing import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-FILLED = ROOT.parent / "shared" / "corpus" / "filled_repos"
-MODULE = ROOT / "templates" / "models" / "preprocessing" / "1" / "model_config_text.py"
+FILLED = CORPUS / "filled_repos"
+MODULE = Path(model_config_text.__file__)
 GOLDEN_CONFIGS = sorted(GOLDEN.rglob("config.pbtxt"))
-FILLED_CONFIGS = sorted(FILLED.rglob("config.pbtxt")) if FILLED.is_dir() else []
+FILLED_CONFIGS = sorted(FILLED.rglob("config.pbtxt"))
 
 
-model_config_text = load_template_module(
-    "preprocessing/1/model_config_text.py", "tritongen_test_model_config_text"
-)
 parse = model_config_text.parse_model_config
 
 INT64_TYPES = {
@@ -109,7 +107,7 @@ def _protobuf_dict(text: str) -> dict[str, Any]:
 
 def test_configs_are_present() -> None:
     assert len(GOLDEN_CONFIGS) >= 30
-    assert not FILLED.is_dir() or len(FILLED_CONFIGS) >= 50
+    assert len(FILLED_CONFIGS) >= 50
 
 
 def test_module_imports_only_the_standard_library() -> None:

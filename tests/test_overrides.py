@@ -78,6 +78,8 @@ def test_coerce_accepts(param: Param, raw: object, expected: object) -> None:
     (LOGITS, "TYPE_INT8", "one of TYPE_FP32, TYPE_FP16, TYPE_BF16"), (POLICY, "fastest", "one of"),
     (DEVICES, "0,a", "comma-separated integers"), (TOKENIZER, "${tokenizer_dir}", "a text value"),
     (TOKENIZER, "a\nb", "a text value"), (TOKENIZER, "{{ x }}", "a text value"),
+    (FRACTION, "1.5", "a number in (0, 1]"), (FRACTION, 0, "a number in (0, 1]"),
+    (POLICY, "static_batch", "one of guaranteed_no_evict, max_utilization"),
 ])
 def test_coerce_rejects_with_key_type_and_value(param: Param, raw: object, expected: str) -> None:
     with pytest.raises(UsageError) as caught:
@@ -89,6 +91,12 @@ def test_coerce_rejects_with_key_type_and_value(param: Param, raw: object, expec
 def test_header_values_cannot_be_empty() -> None:
     with pytest.raises(UsageError, match="cannot be empty"):
         coerce(entry("triton_max_batch_size"), "", "--set triton_max_batch_size=")
+
+
+def test_required_values_cannot_be_empty() -> None:
+    """The backend throws on an empty gpt_model_type, so `--set batching_strategy=` fails fast (exit 2)."""
+    with pytest.raises(UsageError, match="cannot be empty"):
+        coerce(entry("batching_strategy"), " ", "--set batching_strategy=")
 
 
 def test_resolve_applies_a_plain_name_to_every_model_that_has_it() -> None:
@@ -184,7 +192,10 @@ VALUES = {
 @given(data=st.data())
 def test_typed_values_round_trip_through_text(kind: ParamType, data: st.DataObject) -> None:
     param = TYPED_EXAMPLES[kind]
-    value = data.draw(VALUES[kind])
+    strategy = VALUES[kind]
+    if param.bounds is not None:  # a bounded number round-trips inside its bounds (outside: refused above)
+        strategy = st.floats(min_value=param.bounds[0], max_value=param.bounds[1], exclude_min=True)
+    value = data.draw(strategy)
     assert coerce(param, format_value(value), "--set") == value
     assert coerce(param, value, "--config") == value  # YAML gives typed values
 

@@ -13,8 +13,12 @@ The streaming detokenizers are also checked offline, property-based, against bot
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import re
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -27,12 +31,20 @@ import pytest
 import requests
 import tritonclient.http as httpclient
 from fixtures.python_models import servers
-from fixtures.python_models.repos import build_repository, copy_model, load_template_module
+from fixtures.python_models.repos import build_repository, copy_model
 from fixtures.python_models.servers import build_latest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_fixtures import RunningServer, start_server, stop_server
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from tritongen.render.pipeline import render_engine
+from tritongen.runtime import layout as runtime_layout
+from tritongen.runtime.postprocessing import stream_text
+from tritongen.runtime.tensorrt_llm_bls import text_stream
+from tritongen.runtime.text import tokenizer_support
+from tritongen.testing.render_cases import GOLDEN_CASES, render_case
+from tritongen.testing.smollm2 import smollm2_checkpoint
 
 # Spaces, Korean (3-byte characters split over byte-level tokens), emoji with a skin-tone modifier.
 MULTIBYTE_TEXT = "Hello world 안녕하세요 세계 😀 café naïve 👍🏽 end"
@@ -133,12 +145,6 @@ def assert_still_serving(server: RunningServer, model: str = "ensemble") -> None
 
 # -- streaming detokenization, offline (the pure modules the models import) ------------------------
 
-
-stream_text = load_template_module("postprocessing/1/stream_text.py", "tritongen_test_stream_text")
-tokenizer_support = load_template_module(
-    "preprocessing/1/tokenizer_support.py", "tritongen_test_tokenizer_support"
-)
-text_stream = load_template_module("tensorrt_llm_bls/1/text_stream.py", "tritongen_test_text_stream")
 
 # Words from several scripts, so random texts mix 1- to 4-byte characters, spaces and punctuation.
 PIECES = st.sampled_from(
@@ -264,6 +270,23 @@ class TestTokenizerFastPaths:
 
         assert tokenizer_support.prompt_encoder(Disagreeing()).__name__ == "through_transformers"
         assert tokenizer_support.token_decoder(Disagreeing(), True).__name__ == "through_transformers"
+
+
+@pytest.mark.parametrize("tokenizer_name", ["smollm2", "llama"])
+def test_prompt_byte_limit_never_refuses_what_fits_in_max_input_len(tokenizer_name, request) -> None:
+    """The densest text max_input_len tokens can spell (the longest token, repeated) is within the byte
+    limit; ordinary text at the limit is far over max_input_len tokens (the limit is a safe bound)."""
+    tokenizer = request.getfixturevalue(tokenizer_name)
+    limit = tokenizer_support.prompt_byte_limit(tokenizer, 50)
+    assert limit is not None and tokenizer_support.prompt_byte_limit(tokenizer, None) is None
+    longest = max(range(len(tokenizer)), key=lambda i: len(tokenizer.decode([i]).encode()))
+    densest = tokenizer.decode([longest] * 50).encode()
+    assert len(densest) <= limit
+    ordinary = ("Hello world 안녕하세요 " * (limit // 10))[:limit]
+    assert len(ids(tokenizer, ordinary)) > 50
+    tokenizer_support.check_prompt_bytes(densest, limit, "text_input", 50)
+    with pytest.raises(tokenizer_support.InputError, match=f"more than {limit} bytes cannot fit in"):
+        tokenizer_support.check_prompt_bytes(b"x" * (limit + 1), limit, "text_input", 50)
 
 
 def test_decoder_keeps_transformers_clean_up_of_spaces() -> None:
@@ -410,9 +433,9 @@ class TestPreprocessing:
             "preprocessing",
             {"QUERY": text_tensor("Hi"), "REQUEST_OUTPUT_LEN": np.array([[5]], np.int32)},
         )
-        assert set(outputs) == {
+        assert set(outputs) == {  # upstream always sends the decoder pair (one pad id, length 1)
             "INPUT_ID", "REQUEST_INPUT_LEN", "BAD_WORDS_IDS", "STOP_WORDS_IDS", "EMBEDDING_BIAS",
-            "REQUEST_OUTPUT_LEN", "OUT_END_ID", "OUT_PAD_ID",
+            "REQUEST_OUTPUT_LEN", "OUT_END_ID", "OUT_PAD_ID", "DECODER_INPUT_ID", "REQUEST_DECODER_INPUT_LEN",
         }  # fmt: skip
         with_decoder = infer(
             latest,
@@ -539,7 +562,7 @@ class TestPostprocessing:
             "postprocessing",
             {"TOKENS_BATCH": padded, "SEQUENCE_LENGTH": np.array([[len(tokens)]], np.int32)},
         )
-        assert outputs["OUTPUT"].tolist() == [[b"Hello world"]]
+        assert outputs["OUTPUT"].tolist() == [b"Hello world"]  # flat, as upstream (test_wire_compat.py)
 
     def test_every_beam_and_batch_row_is_decoded(self, latest, smollm2):
         rows = [
@@ -550,7 +573,7 @@ class TestPostprocessing:
         tokens = np.array([[t + [0] * (width - len(t)) for t in row] for row in rows], dtype=np.int32)
         lengths = np.array([[len(t) for t in row] for row in rows], dtype=np.int32)
         outputs = infer(latest, "postprocessing", {"TOKENS_BATCH": tokens, "SEQUENCE_LENGTH": lengths})
-        assert outputs["OUTPUT"].tolist() == [[b"one two", b"three"], [b"four", b"five six"]]
+        assert outputs["OUTPUT"].tolist() == [b"one two", b"three", b"four", b"five six"]  # row-major, flat
 
     def test_skip_special_tokens(self, latest, compat, smollm2, llama):
         """latest is deployed with skip_special_tokens false, v0.8 with its literal "True"."""
@@ -563,7 +586,7 @@ class TestPostprocessing:
                 "SEQUENCE_LENGTH": np.array([[len(with_marker)]], np.int32),
             },
         )
-        assert kept["OUTPUT"].tolist() == [[b"<|im_start|>user"]]
+        assert kept["OUTPUT"].tolist() == [b"<|im_start|>user"]
         with_bos = [llama.bos_token_id, *ids(llama, "Hello world")]
         skipped = infer(
             compat,
@@ -575,7 +598,7 @@ class TestPostprocessing:
                 "OUTPUT_LOG_PROBS": np.zeros((1, 1, 1), np.float32),
             },
         )
-        assert skipped["OUTPUT"].tolist() == [[b"Hello world"]]
+        assert skipped["OUTPUT"].tolist() == [b"Hello world"]
 
     def test_v08_passes_log_probs_through(self, compat, llama):
         tokens = ids(llama, "Hello")
@@ -612,7 +635,7 @@ class TestPostprocessing:
                 tensor.set_data_from_numpy(value)
                 inputs.append(tensor)
             result = client.infer("postprocessing", inputs, request_id=f"chunks-{chunk}")
-            pieces.append(result.as_numpy("OUTPUT")[0][0].decode())
+            pieces.append(result.as_numpy("OUTPUT")[0].decode())
         assert "".join(pieces) == MULTIBYTE_TEXT
         assert not any(REPLACEMENT in p for p in pieces)
 
@@ -762,10 +785,11 @@ class TestBls:
         assert served() == (before[0], before[1], before[2] + 2)
 
     def test_calls_the_sibling_models_when_it_cannot_run_them_itself(self, smollm2, tmp_path):
-        """Without the config reader (an older repository, a hand-edited one), the BLS calls the
-        preprocessing and postprocessing models, with the same answers."""
+        """When a sibling's code is not the BLS's own copy (edited by hand, another tritongen), the BLS
+        calls the preprocessing and postprocessing models, with the same answers."""
         repository = build_latest(servers.smollm2_dir(), tmp_path / "repository")
-        (repository / "preprocessing" / "1" / "model_config_text.py").unlink()
+        edited = repository / "preprocessing" / "1" / "preprocessing" / "model.py"
+        edited.write_text(edited.read_text() + "# edited by hand\n")
         server = start_server(repository, tmp_path / "tritonserver.log")
         try:
             client = httpclient.InferenceServerClient(server.http_url)
@@ -779,6 +803,7 @@ class TestBls:
             assert after == before + 2
             log = (tmp_path / "tritonserver.log").read_text(errors="replace")
             assert "calling preprocessing as a model (slower)" in log
+            assert "its preprocessing/model.py is not the code shipped with tensorrt_llm_bls" in log
         finally:
             stop_server(server)
 
@@ -884,6 +909,22 @@ class TestBadInput:
         assert message in body["error"]
         assert_still_serving(latest, model)
 
+    @pytest.mark.parametrize("model", ["ensemble", "tensorrt_llm_bls"])
+    def test_a_prompt_over_the_byte_limit_is_refused_before_it_is_tokenized(self, latest, model, smollm2):
+        """8 MB of text: refused from its size (max_input_len 200 x the longest token's bytes x 4), in
+        far less time than tokenizing it would take (seconds, in the process that serves everyone)."""
+        limit = tokenizer_support.prompt_byte_limit(smollm2, 200)
+        started = time.monotonic()
+        status, body = generate(latest, model, {"text_input": "word " * 1_600_000, "max_tokens": 5})
+        elapsed = time.monotonic() - started
+        assert status == 400, body
+        assert (
+            f"text_input is 8000000 bytes: more than {limit} bytes cannot fit in max_input_len 200"
+            in (body["error"])
+        )
+        assert elapsed < 4.0, f"refusing took {elapsed:.1f} s"
+        assert_still_serving(latest, model)
+
     def test_images_sent_to_the_bls_are_refused_clearly(self, latest):
         request = {"text_input": "Hi", "max_tokens": 5, "image_url_input": "http://x.invalid/a.png"}
         status, body = generate(latest, "tensorrt_llm_bls", request)
@@ -963,8 +1004,6 @@ def client_infer_decoupled(server: RunningServer, model: str, inputs: dict[str, 
 
 @pytest.fixture(scope="module", params=["v0.5", "v0.8", "latest"])
 def rendered(request: pytest.FixtureRequest) -> tuple[str, RunningServer, Any]:
-    if not servers.corpus_engines_available():
-        pytest.skip("the shared engine corpus (/work/shared/corpus/engines) is not here")
     version = request.param
     tokenizer_name = servers.RENDERED_ENGINES[version][2]
     directory = servers.smollm2_dir() if tokenizer_name == "smollm2" else servers.llama_dir()
@@ -1113,3 +1152,137 @@ class TestRenderedSmolLM2:
             assert time.monotonic() < deadline, "the runtime kept generating after the client left"
             time.sleep(0.3)
         assert_still_serving(smollm2_real, "tensorrt_llm_bls")
+
+
+# -- what `render` ships: package code, copied as it is, importing only what the server's Python has ----
+
+RUNTIME_ROOT = runtime_layout.RUNTIME_ROOT
+SHIPPED_THIRD_PARTY = {"numpy", "torch", "transformers", "tokenizers", "triton_python_backend_utils"}
+# The llmapi model reads model.yaml (PyYAML: a TensorRT-LLM dependency) and imports tensorrt_llm where present.
+_EXTRA_THIRD_PARTY = {"llmapi": {"yaml", "tensorrt_llm"}}
+
+
+def _module_file(parts: list[str]) -> str | None:
+    """`1/`-relative path of the module `parts` (relative to the runtime root), if the package has it."""
+    for candidate in ("/".join(parts) + ".py", "/".join([*parts, "__init__.py"])):
+        if parts and (RUNTIME_ROOT / candidate).is_file():
+            return candidate
+    return None
+
+
+def _imports_of(kind: str) -> list[tuple[str, str, str | None]]:
+    """(shipped file, import as written, the shipped file it needs or None for an absolute import)."""
+    found = []
+    for rel, path in runtime_layout.model_files(kind).items():
+        package = Path(rel).parent.parts[1:]  # `1/` itself is the top-level package "1"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(rel, alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.append((rel, node.module or "", None))
+            elif isinstance(node, ast.ImportFrom):
+                written = "." * node.level + (node.module or "")
+                if node.level - 1 > len(package):
+                    found.append((rel, written, "beyond the top-level package"))
+                    continue
+                base = list(package[: len(package) - (node.level - 1)]) + (node.module or "").split(".")
+                base = [part for part in base if part]
+                targets = [_module_file(base)] if node.module else []
+                targets += [
+                    _module_file([*base, a.name]) for a in node.names if _module_file([*base, a.name])
+                ]
+                found += [(rel, written, f"1/{t}" if t else "missing") for t in targets]
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(runtime_layout.MODELS))
+def test_shipped_code_imports_only_what_the_server_python_has(kind):
+    """The server's Python has numpy, torch, transformers, tokenizers and the backend's utils, not
+    tritongen: every absolute import is one of those or the standard library, and every relative
+    import reaches a file shipped in the same `1/` (no sys.path inserts, no loading by path)."""
+    shipped = set(runtime_layout.model_files(kind))
+    imports = _imports_of(kind)
+    absolute = {(rel, name) for rel, name, target in imports if target is None}
+    foreign = {
+        (rel, name)
+        for rel, name in absolute
+        if name.split(".")[0]
+        not in sys.stdlib_module_names | SHIPPED_THIRD_PARTY | _EXTRA_THIRD_PARTY.get(kind, set())
+    }
+    assert not foreign
+    unresolved = {(rel, name, target) for rel, name, target in imports if target and target not in shipped}
+    assert not unresolved
+    assert any(target == "1/common/parameters.py" for _, _, target in imports)  # the scan sees them
+    for rel, path in runtime_layout.model_files(kind).items():
+        source = path.read_text(encoding="utf-8")
+        assert "sys.path" not in source and "spec_from_file_location" not in source, rel
+
+
+def test_every_runtime_module_is_shipped_and_templates_hold_no_python():
+    """Each runtime module reaches some model (layout.py itself only tells render what to copy)."""
+    shipped = {path for kind in runtime_layout.MODELS for path in runtime_layout.model_files(kind).values()}
+    package = set(RUNTIME_ROOT.rglob("*.py")) - {RUNTIME_ROOT / "__init__.py", RUNTIME_ROOT / "layout.py"}
+    assert package - shipped == set()
+    templates = RUNTIME_ROOT.parents[1] / "templates"
+    assert templates.is_dir() and not [p for p in templates.rglob("*") if p.is_file() and p.suffix != ".j2"]
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_rendered_models_hold_exactly_the_package_files(case, tmp_path):
+    result = render_case(case, tmp_path)
+    repo = result.output
+    for model in result.plan.models:
+        kind = "tensorrt_llm_torch" if model == "tensorrt_llm" else model
+        expected = runtime_layout.model_files(kind) if kind in runtime_layout.MODELS else {}
+        if model == "tensorrt_llm" and result.plan.runtime != "torch":
+            expected = {}
+        present = {
+            path.relative_to(repo / model).as_posix(): path
+            for path in (repo / model).rglob("*")
+            if path.is_file()
+            and "engine" not in path.relative_to(repo / model).parts
+            and path.name != "config.pbtxt"
+        }
+        assert set(present) == set(expected), model
+        for rel, path in expected.items():
+            assert present[rel].read_bytes() == path.read_bytes(), f"{model}/{rel}"
+    for path in repo.rglob("*"):
+        if path.is_file() and not path.is_symlink() and "engine" not in path.relative_to(repo).parts:
+            text = path.read_text(encoding="utf-8")
+            assert "${" not in text and "{{" not in text, path.relative_to(repo)
+
+
+# A Python error in a model's log: a traceback, an exception line, or Triton's error-level log line ...
+PYTHON_ERROR = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(Error|Exception)\b|^E\d{4} ")
+# ... except the server core's own two about CUDA on a machine without a GPU (no model's doing).
+NO_GPU = re.compile(
+    r'^E\d{4} [^]]* (server|ensemble_scheduler)\.cc:\d+\] "(CudaDriverHelper has not been initialized'
+    r"|unable to create stream for ensemble: CUDA driver version is insufficient)"
+)
+
+
+@pytest.mark.server
+def test_a_normal_launch_logs_no_python_error(tmp_path):
+    """Start, serve generate and generate_stream (ensemble and BLS), stop: the server's log holds every
+    model's output, `initialize` to `finalize` (which runs at the stop), and none of it is an error."""
+    repository = tmp_path / "smollm2"
+    sets = ["bls_instance_count=1", "preprocessing_instance_count=1", "postprocessing_instance_count=1"]
+    render_engine(smollm2_checkpoint(), output=repository, sets=sets)
+    # Time for every model to finalize at the stop, also on a busy machine (the harness default is 5 s).
+    server = start_server(repository, tmp_path / "tritonserver.log", exit_timeout_s=120)
+    try:
+        for model in ("ensemble", "tensorrt_llm_bls"):
+            request = {"text_input": "Hi", "max_tokens": 8, **GREEDY}
+            status, body = generate(server, model, request)
+            assert status == 200, body
+            status, events = generate_stream(server, model, {**request, "id": f"clean-{model}"})
+            assert status == 200 and streamed_text(events), events
+        server.process.send_signal(signal.SIGTERM)  # tritonserver alone: it unloads (finalizes) its models
+        server.process.wait(timeout=150)
+    finally:
+        stop_server(server)
+    log = server.log()
+    for model in ("preprocessing", "postprocessing", "tensorrt_llm_bls", "tensorrt_llm"):
+        assert f"successfully unloaded '{model}'" in log, log[-3000:]  # its finalize ran
+    assert [line for line in log.splitlines() if PYTHON_ERROR.search(line) and not NO_GPU.search(line)] == []

@@ -1,6 +1,6 @@
 """The reliability suite in its reduced (CI) sizes: real servers, real mpirun, real kill -9, fuzzing.
 
-Each test runs one part of tests/reliability_support.py (see there, and docs/reliability.md, for what
+Each test runs one part of `tritongen.testing.reliability` (see there, and docs/reliability.md, for what
 is checked) and fails with the part's figures and first failures. TRITONGEN_RELIABILITY=full runs the
 full sizes instead (tens of minutes); scripts/reliability.py runs the same parts and prints a table.
 """
@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import reliability_support as rel
-from launch_support import leftovers
+
+from tritongen.testing import reliability as rel
+from tritongen.testing.launch import leftovers
 
 pytestmark = [pytest.mark.reliability, pytest.mark.server]
 
@@ -31,8 +32,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[rel.ServingStack
 
 
 def test_load_every_request_gets_exactly_one_complete_answer(stack: rel.ServingStack) -> None:
-    result = rel.run_load(stack, requests=SIZES.load_requests, concurrency=SIZES.load_concurrency, seed=SEED,
-                          mode=SIZES.mode)
+    result = rel.run_load(
+        stack, requests=SIZES.load_requests, concurrency=SIZES.load_concurrency, seed=SEED, mode=SIZES.mode
+    )
     figures = result.figures
     assert result.ok, result.explain()
     assert figures["errors"] == figures["lost"] == figures["duplicated"] == figures["misrouted"] == 0
@@ -43,16 +45,22 @@ def test_load_every_request_gets_exactly_one_complete_answer(stack: rel.ServingS
 @pytest.mark.mpi
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs Open MPI's mpirun")
 def test_faults_kill_9_of_a_rank_ends_the_launch_with_nothing_left(tmp_path: Path) -> None:
-    result = rel.run_faults(tmp_path, trials=SIZES.fault_trials, torch_trials=SIZES.fault_torch_trials, seed=SEED,
-                            mode=SIZES.mode)
+    result = rel.run_faults(
+        tmp_path, trials=SIZES.fault_trials, torch_trials=SIZES.fault_torch_trials, seed=SEED, mode=SIZES.mode
+    )
     assert result.ok, result.explain()
     assert result.figures["leftover_processes"] == 0
     assert result.figures["kill_to_exit_max_s"] <= rel.EXIT_WITHIN_S
 
 
 def test_engine_fuzz_render_never_crashes_and_never_writes_partially(tmp_path: Path) -> None:
-    result = rel.run_engine_fuzz(tmp_path, examples=SIZES.engine_examples, seed=SEED,
-                                 subprocess_every=SIZES.engine_subprocess_every, mode=SIZES.mode)
+    result = rel.run_engine_fuzz(
+        tmp_path,
+        examples=SIZES.engine_examples,
+        seed=SEED,
+        subprocess_every=SIZES.engine_subprocess_every,
+        mode=SIZES.mode,
+    )
     assert result.ok, result.explain()
     assert result.figures["tracebacks"] == result.figures["partial_writes"] == 0
 
@@ -62,3 +70,75 @@ def test_request_fuzz_the_server_survives_and_keeps_answering(stack: rel.Serving
     assert result.ok, result.explain()
     assert result.figures["unexpected_5xx"] == result.figures["no_response"] == 0
     assert stack.server_alive() and stack.health_ready()
+
+
+def test_stub_death_exits_7_naming_the_model_and_leaves_nothing(tmp_path: Path) -> None:
+    result = rel.run_stub_death(
+        tmp_path,
+        counts={"smollm2-ws1": SIZES.stub_trials, "torch-tp2": SIZES.stub_torch_trials},
+        seed=SEED,
+        mode=SIZES.mode,
+    )
+    figures = result.figures
+    assert result.ok, result.explain()
+    assert figures["exit_codes"] == {"7": result.trials} and figures["model_named_in_error"] == result.trials
+    assert figures["victim_named_exactly"] >= SIZES.stub_trials  # at world size 1 no other stub dies with it
+    assert figures["kill_to_exit_max_s"] <= rel.EXIT_WITHIN_S
+    assert figures["kill_to_not_ready_max_s"] is not None  # readiness failed in every trial
+    assert figures["leftover_processes"] == figures["shm_regions_left"] == 0
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs Open MPI's mpirun")
+def test_supervisor_death_takes_every_process_and_region_of_the_launch(tmp_path: Path) -> None:
+    result = rel.run_supervisor_death(
+        tmp_path,
+        counts={
+            "smollm2-ws1": SIZES.supervisor_trials,
+            "fixture-ws2": SIZES.supervisor_mpi_trials,
+            "torch-tp2": SIZES.supervisor_torch_trials,
+        },
+        seed=SEED,
+        mode=SIZES.mode,
+    )
+    figures = result.figures
+    assert result.ok, result.explain()
+    assert figures["kill_to_gone_max_s"] <= rel.EXIT_WITHIN_S
+    assert figures["leftover_processes"] == figures["shm_regions_left"] == 0
+    assert figures["processes_killed_with_it"].get("mpirun", 0) >= SIZES.supervisor_mpi_trials
+
+
+def test_hostile_paths_stay_data_in_the_slurm_script_and_the_lws_manifest(tmp_path: Path) -> None:
+    result = rel.run_hostile_paths(
+        tmp_path,
+        cases=SIZES.hostile_cases,
+        seed=SEED,
+        subprocess_every=SIZES.hostile_subprocess_every,
+        mode=SIZES.mode,
+    )
+    figures = result.figures
+    assert result.ok, result.explain()
+    assert figures["injections"] == figures["wrong_argv"] == figures["syntax_errors"] == 0
+    assert set(figures["world_sizes"]) == {"1", "2"} and figures["subprocess_runs"] > 0
+
+
+def test_hostile_paths_catches_a_script_that_stops_quoting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The part can fail: with the cluster files' quoting switched off, the payload runs and is caught."""
+    import types
+
+    from tritongen.launch import cluster
+    from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
+    from tritongen.testing.reliability import hostile_paths
+
+    tokenizer = make_tokenizer_dir(tmp_path / "tokenizer")
+    engines = {1: make_engine_dir(tmp_path / "engines", modern_config("0.19.0", tp=1), name="tp1")}
+    case = {"components": ["repo $(tritongen_injected)"], "image": "img", "world_size": 1, "gpus_per_node": 1}
+    assert hostile_paths.check_case(case, tmp_path / "quoted", engines, tokenizer, as_subprocess=False) == []
+
+    naive = types.SimpleNamespace(join=" ".join, quote=lambda text: text)
+    monkeypatch.setattr(cluster, "shlex", naive)
+    problems = hostile_paths.check_case(case, tmp_path / "naive", engines, tokenizer, as_subprocess=False)
+    assert any("ran an injected command" in problem for problem in problems), problems
+    assert any("not the exact path" in problem for problem in problems), problems

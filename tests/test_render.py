@@ -30,8 +30,10 @@ from render_support import (
 
 from tritongen.check.validate import check_repository
 from tritongen.errors import OutputError, TritongenError, ValidationError
-from tritongen.render.pipeline import TEMPLATES_ROOT, RenderResult, render_engine
+from tritongen.render.pipeline import RenderResult, render_engine
 from tritongen.render.placement import ENGINE_SUBPATH
+from tritongen.runtime.layout import MODELS as RUNTIME_MODELS
+from tritongen.runtime.layout import model_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -388,19 +390,16 @@ def test_model_files_are_copied(tmp_path: Path) -> None:
         result = render_case(case, tmp_path / case)
         for model in result.plan.models:
             source = "tensorrt_llm_torch" if model == "tensorrt_llm" else model
-            base = TEMPLATES_ROOT / "models" / source
             if model == "tensorrt_llm" and not result.plan.spec.is_checkpoint:
                 assert not (result.output / model / "1" / "model.py").exists()
                 continue
-            for path in base.rglob("*"):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    copied = result.output / model / path.relative_to(base)
-                    assert copied.read_bytes() == path.read_bytes()
+            for rel, path in (model_files(source) if source in RUNTIME_MODELS else {}).items():
+                assert (result.output / model / rel).read_bytes() == path.read_bytes()
 
 
 def test_template_errors_are_internal_errors(modern_engine: Path, tokenizer: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import tritongen.render.pipeline as render_module
+    import tritongen.render.pbtxt as render_module
 
     monkeypatch.setattr(render_module, "parameters_block", lambda settings: "${leftover}")
     with pytest.raises(TritongenError, match=r"preprocessing/config.pbtxt line \d+ still holds '\$\{'"):
@@ -439,3 +438,23 @@ def test_no_placeholder_or_jinja_marker_survives_in_any_rendered_file(tmp_path: 
     for path in files:
         content = path.read_bytes()
         assert b"${" not in content and b"{{" not in content, path
+
+
+def test_a_plain_bls_in_front_of_a_decoupled_llm_renders(tmp_path: Path) -> None:
+    """One deployment for both kinds of client: plain ModelInfer through a non-decoupled BLS, streaming
+    through the ensemble. tritongen's own BLS calls a decoupled LLM with exec(decoupled=True), so check
+    must not judge this setup as upstream's BLS (which would fail every request)."""
+    case = GOLDEN_CASES["torch-checkpoint-tp2"](tmp_path)
+    result = render_engine(
+        case.engine,
+        output=tmp_path / "repo",
+        tokenizer=case.tokenizer,
+        sets=["tensorrt_llm_bls.decoupled_mode=false"],
+        tp_size=case.tp_size,
+    )
+    bls = parse_config(result.output / "tensorrt_llm_bls" / "config.pbtxt")
+    llm = parse_config(result.output / "tensorrt_llm" / "config.pbtxt")
+    assert bls.model_transaction_policy.decoupled is False
+    assert llm.model_transaction_policy.decoupled is True
+    report = check_repository(result.output, load_tokenizer=False)
+    assert not report.errors, [str(f) for f in report.errors]

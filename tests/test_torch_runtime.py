@@ -13,7 +13,6 @@ import json
 import queue
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +30,20 @@ from smollm2_fixture import render_repository, serve_tensorrt_llm, smollm2_check
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from tritonclient.utils import InferenceServerException
 
+from tritongen.runtime.torch_runtime.contract import (
+    GenerationRequest,
+    ModelLimits,
+    RequestError,
+    ResponseCursor,
+    SamplingParams,
+    parse_request,
+    response_arrays,
+)
+from tritongen.runtime.torch_runtime.sampling import Row, TokenChooser, choose_next_tokens
+from tritongen.runtime.torch_runtime.settings import SettingsError, read_settings
+
 server = pytest.mark.server  # the tests that start tritonserver
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "templates" / "models" / "tensorrt_llm_torch" / "1"
 MAX_INPUT_LEN = 256
 MAX_SEQ_LEN = 512
 EOS = 2  # <|im_end|>
@@ -465,6 +475,99 @@ def test_sixteen_concurrent_requests_are_batched(streaming_server, prompts) -> N
     assert time.monotonic() - started < 8 * one.seconds
 
 
+# -- one request cannot change another's answer --------------------------------------------------------
+
+SEEDED = {"runtime_top_k": 40, "runtime_top_p": 0.9, "temperature": 1.1, "exclude_input_in_output": True,
+          "end_id": -1}  # fmt: skip
+HOSTILE = {
+    "nan temperature": {"temperature": float("nan"), "runtime_top_p": 0.9},
+    "end_id outside the vocabulary with min_tokens": {"end_id": 1 << 20, "min_tokens": 4},
+    "nan repetition_penalty": {"repetition_penalty": float("nan")},
+    "negative min_tokens": {"min_tokens": -3},
+    "every token banned by embedding_bias": {"embedding_bias": -np.inf, "runtime_top_p": 0.9},
+}
+
+
+def hostile_request(server, prompt: list[int], **optional) -> str | None:
+    """One hostile request on its own gRPC stream; its error message (None when it was served)."""
+    bias = optional.pop("embedding_bias", None)
+    tensors = triton_inputs(grpcclient, prompt, 8, **optional)
+    if bias is not None:  # a whole-vocabulary row of `bias`
+        values = np.full((1, 49152), bias, dtype=np.float32)
+        tensor = grpcclient.InferInput("embedding_bias", list(values.shape), "FP32")
+        tensor.set_data_from_numpy(values)
+        tensors.append(tensor)
+    errors: queue.Queue[str | None] = queue.Queue()
+
+    def on_response(result, error) -> None:
+        if error is not None:
+            errors.put(str(error))
+        elif result.get_response().parameters["triton_final_response"].bool_param:
+            errors.put(None)
+
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=on_response)
+    try:
+        client.async_stream_infer("tensorrt_llm", tensors)
+        return errors.get(timeout=120)
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+@server
+def test_hostile_sampling_inputs_fail_alone_and_seeded_requests_keep_their_tokens(
+    streaming_server, prompts
+) -> None:
+    """A mixed batch: seeded sampling requests (one with bad words and min_tokens) run while hostile
+    requests arrive again and again; each seeded request's tokens equal its tokens when run alone."""
+    good = {
+        "s1": {"prompt": prompts[8], "output_len": 20, "seed": 7, **SEEDED},
+        "s2": {"prompt": prompts[9], "output_len": 20, "seed": 8, "streaming": True, **SEEDED},
+        "s3": {"prompt": prompts[10], "output_len": 20, "seed": 9, "min_tokens": 12, "bad_words_list":
+               stop_words([28], [30]), **SEEDED, "end_id": EOS},
+    }  # fmt: skip
+    alone = {
+        name: grpc_requests(streaming_server, {name: kwargs})[name].tokens for name, kwargs in good.items()
+    }
+    errors: dict[str, list[str | None]] = {name: [] for name in HOSTILE}
+    done = threading.Event()
+
+    def attack() -> None:
+        while not done.is_set():
+            for name, inputs in HOSTILE.items():
+                errors[name].append(hostile_request(streaming_server, prompts[11], **dict(inputs)))
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    try:
+        time.sleep(0.5)
+        mixed = grpc_requests(streaming_server, good)
+    finally:
+        done.set()
+        attacker.join(timeout=120)
+    for name in good:
+        assert mixed[name].error is None
+        assert mixed[name].tokens == alone[name], f"{name} changed by the hostile requests"
+    assert len(alone["s3"]) >= 12 and not {28, 30} & set(alone["s3"]), "min_tokens and bad words held"
+    for name, messages in errors.items():
+        assert messages and all(message is not None for message in messages), f"{name} was served"
+    assert all("outside the vocabulary" in m for m in errors["end_id outside the vocabulary with min_tokens"])
+    assert all("decoding this request failed" in m for m in errors["every token banned by embedding_bias"])
+    assert all("temperature must be a finite number" in m for m in errors["nan temperature"])
+    body = {
+        "input_ids": prompts[5],
+        "input_lengths": len(prompts[5]),
+        "request_output_len": 4,
+        "end_id": 1 << 20,
+    }
+    answer = requests.post(
+        f"http://{streaming_server.http_url}/v2/models/tensorrt_llm/generate", json=body, timeout=120
+    )
+    assert answer.status_code == 400 and "outside the vocabulary" in answer.text, "the client's mistake: 400"
+    assert grpc_request(streaming_server, prompts[5], 4, end_id=-1).error is None
+
+
 # -- errors and cancellation ---------------------------------------------------------------------------
 
 
@@ -601,19 +704,6 @@ def test_tensor_parallel_ranks_match_one_rank_and_exit_with_rank_0(
 
 # -- the runtime's pure parts, in-process (no server) ---------------------------------------------------
 
-sys.path.insert(0, str(RUNTIME_DIR))
-from tritongen_torch.contract import (
-    GenerationRequest,
-    ModelLimits,
-    RequestError,
-    ResponseCursor,
-    SamplingParams,
-    parse_request,
-    response_arrays,
-)
-from tritongen_torch.sampling import Row, TokenChooser, choose_next_tokens
-from tritongen_torch.settings import SettingsError, read_settings
-
 LIMITS = ModelLimits(
     vocab_size=100, max_input_len=8, max_seq_len=16, eos_id=2, pad_id=2, exclude_input_in_output=False,
     decoupled=True,
@@ -657,6 +747,18 @@ def test_output_length_is_clamped_to_max_seq_len() -> None:
         ({"lora_task_id": np.array([1], dtype=np.uint64)}, "lora_task_id is not supported"),
         ({"runtime_top_p": np.array([1.5], dtype=np.float32)}, "runtime_top_p must be within"),
         ({"embedding_bias": np.ones((1, 3), dtype=np.float32)}, "the vocabulary has 100"),
+        ({"temperature": np.array([np.nan], dtype=np.float32)}, "temperature must be a finite number"),
+        ({"temperature": np.array([np.inf], dtype=np.float32)}, "temperature must be a finite number"),
+        ({"repetition_penalty": np.array([np.nan], dtype=np.float32)}, "repetition_penalty must be a finite"),
+        ({"presence_penalty": np.array([-np.inf], dtype=np.float32)}, "presence_penalty must be a finite"),
+        ({"frequency_penalty": np.array([np.nan], dtype=np.float32)}, "frequency_penalty must be a finite"),
+        ({"runtime_top_p": np.array([np.nan], dtype=np.float32)}, "runtime_top_p must be a finite"),
+        ({"end_id": np.array([100]), "min_tokens": np.array([3])}, "end_id 100 is outside the vocabulary"),
+        ({"pad_id": np.array([1 << 30])}, "pad_id 1073741824 is outside the vocabulary"),
+        ({"min_tokens": np.array([-1])}, "min_tokens must not be negative"),
+        ({"min_length": np.array([-2])}, "min_length must not be negative"),
+        ({"embedding_bias": np.full((1, 100), np.nan, dtype=np.float32)}, "embedding_bias holds NaN"),
+        ({"embedding_bias": np.full((1, 100), np.inf, dtype=np.float32)}, "embedding_bias holds NaN"),
     ],
 )
 def test_bad_requests_get_a_clear_message(tensors: dict, message: str) -> None:
@@ -710,6 +812,48 @@ def test_seeded_sampling_does_not_depend_on_the_rest_of_the_batch() -> None:
     assert len(set(draw(1))) > 1, "sampling from a spread distribution should not always pick one token"
 
 
+def test_a_failing_row_does_not_change_the_other_rows_of_the_batch() -> None:
+    """Rows whose decoding fails (built past the request checks) fail alone: the seeded sampling rows,
+    min_tokens and bad words of the others draw exactly what they draw in a batch of their own."""
+    logits = torch.log_softmax(torch.randn(50, generator=torch.Generator().manual_seed(1)), dim=-1)
+
+    def good_rows() -> list[Row]:
+        banned = TokenChooser.for_request(
+            GenerationRequest(prompt=(1,), max_new_tokens=8, end_id=3, pad_id=3, bad_sequences=((7,), (9,)),
+                              sampling=SamplingParams(top_p=1.0, temperature=0.8, seed=5, min_tokens=9))
+        )  # fmt: skip
+        return [Row(chooser(top_k=0, top_p=1.0, seed=11), [1], []), Row(banned, [1], [])]
+
+    hostile = [
+        Row(chooser(top_k=0, top_p=1.0, seed=1, temperature=float("nan")), [1], []),
+        Row(TokenChooser.for_request(
+            GenerationRequest(prompt=(1,), max_new_tokens=8, end_id=10_000, pad_id=3,
+                              sampling=SamplingParams(min_tokens=4))), [1], []),
+        Row(TokenChooser.for_request(
+            GenerationRequest(prompt=(1,), max_new_tokens=8, end_id=3, pad_id=3,
+                              embedding_bias=(-float("inf"),) * 50, sampling=SamplingParams(top_p=0.5))), [1], []),
+    ]  # fmt: skip
+
+    def draw(rows: list[Row], steps: int = 12) -> tuple[list[list[int]], set[int]]:
+        drawn: list[list[int]] = [[] for _ in rows]
+        failed: set[int] = set()
+        for _ in range(steps):
+            tokens, _ = choose_next_tokens(
+                logits.repeat(len(rows), 1), rows, on_failure=lambda index, error: failed.add(index)
+            )
+            for index, token in enumerate(tokens.tolist()):
+                drawn[index].append(token)
+        return drawn, failed
+
+    alone, failed_alone = draw(good_rows())
+    mixed, failed_mixed = draw([hostile[0], *good_rows()[:1], hostile[1], good_rows()[1], hostile[2]])
+    assert failed_alone == set() and failed_mixed == {0, 2, 4}
+    assert [mixed[1], mixed[3]] == alone
+    assert not {7, 9} & set(alone[1]) and 3 not in alone[1], "bad words and min_tokens still hold"
+    with pytest.raises(IndexError):  # without a failure handler the error is the caller's
+        choose_next_tokens(logits.repeat(1, 1), [hostile[1]])
+
+
 def test_repetition_penalty_and_log_probs() -> None:
     scores = torch.tensor([[2.0, 1.9, 0.0, -1.0]])
     request = GenerationRequest(
@@ -726,13 +870,13 @@ def test_streamed_responses_carry_only_new_tokens() -> None:
     declared = {"output_ids": np.dtype(np.int32), "sequence_length": np.dtype(np.int32)}
     request = GenerationRequest(prompt=(5, 6), max_new_tokens=4, end_id=2, pad_id=2, streaming=True)
     cursor = ResponseCursor(request, arrival_ns=0)
-    first = response_arrays(cursor, [7, 8], [], final=False, now_ns=1, declared=declared)
-    second = response_arrays(cursor, [7, 8, 9], [], final=True, now_ns=2, declared=declared)
+    first = response_arrays(cursor, [7, 8], [], now_ns=1, declared=declared)
+    second = response_arrays(cursor, [7, 8, 9], [], now_ns=2, declared=declared)
     assert first["output_ids"].tolist() == [[[7, 8]]] and second["output_ids"].tolist() == [[[9]]]
     assert set(second) == set(declared), "only outputs the config declares are produced"
     whole = ResponseCursor(
         GenerationRequest(prompt=(5, 6), max_new_tokens=4, end_id=2, pad_id=2), arrival_ns=0
     )
-    assert response_arrays(whole, [7], [], final=True, now_ns=1, declared=declared)[
-        "output_ids"
-    ].tolist() == [[[5, 6, 7]]]
+    assert response_arrays(whole, [7], [], now_ns=1, declared=declared)["output_ids"].tolist() == [
+        [[5, 6, 7]]
+    ]

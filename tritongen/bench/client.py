@@ -1,97 +1,48 @@
-"""Talking to a running deployment: the readiness probe, the request body, and one timed request.
+"""The bench's requests: the body every request of a run carries, and one timed request with its record.
 
 Works against any server that exposes the ensemble/BLS contract (`text_input`, `max_tokens`, optional
 `stream`, `min_tokens`, ... → `text_output`), including one this process did not start. Optional
-inputs are sent only when the model's config declares them, so one client fits every backend version.
+inputs are sent only when the model's config (`tritongen.http.probe_model`) declares them, so one
+client fits every backend version. URL, contract, SSE and error-body handling are `tritongen.http`'s,
+shared with `tritongen infer`.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
-from tritongen.errors import ServerRequestError, UsageError
+from tritongen.errors import UsageError
+from tritongen.http import (
+    GENERATE_ENDPOINTS,
+    ModelContract,
+    decode_sse_line,
+    error_of_body,
+    generate_url,
+    shorten,
+    text_of,
+)
 
-GENERATE_ENDPOINTS = ("generate", "generate_stream")
 SERVER_TOKEN_FIELDS = ("num_output_tokens", "sequence_length")
-ERROR_TEXT_LIMIT = 300
 
 
-def normalize_url(url: str) -> str:
-    """`host:port` or `http://host:port/` → `http://host:port`."""
-    url = url.strip().rstrip("/")
-    return url if "://" in url else f"http://{url}"
+class Shape(Protocol):
+    """What the load drivers need to send one kind of request (Triton generate or OpenAI)."""
 
+    @property
+    def streaming(self) -> bool: ...
 
-@dataclass(frozen=True)
-class ModelContract:
-    """What the running model accepts, read from its config: input name → optional?"""
+    @property
+    def target(self) -> str: ...
 
-    name: str
-    inputs: Mapping[str, bool]
-    outputs: tuple[str, ...]
-    server_version: str | None = None
+    def body(self, prompt: str) -> dict[str, Any]: ...
 
-    def accepts(self, name: str) -> bool:
-        return name in self.inputs
-
-
-def probe_model(url: str, model: str, timeout_s: float = 10) -> ModelContract:
-    """Fail fast, in one line, when the server is unreachable or the model is not ready."""
-    base = normalize_url(url)
-    try:
-        ready = requests.get(f"{base}/v2/models/{model}/ready", timeout=timeout_s)
-    except requests.RequestException as error:
-        raise ServerRequestError(
-            f"cannot reach the server at {base} ({_reason(error)})",
-            hint="Start it (tritongen launch) or pass the --url of a running server.",
-        ) from None
-    if ready.status_code != 200:
-        available = _ready_models(base, timeout_s)
-        listing = f"Ready models there: {', '.join(available)}." if available else "No model is ready there."
-        raise ServerRequestError(
-            f"model '{model}' is not ready on {base} (HTTP {ready.status_code})",
-            hint=f"{listing} Pass --model NAME.",
-        )
-    config = _get_json(f"{base}/v2/models/{model}/config", timeout_s)
-    metadata = _get_json(f"{base}/v2", timeout_s)
-    inputs = {str(entry.get("name")): bool(entry.get("optional", False)) for entry in config.get("input", [])}
-    outputs = tuple(str(entry.get("name")) for entry in config.get("output", []))
-    if not inputs:  # config hidden or unparsable: assume the minimal contract
-        inputs = {"text_input": False, "max_tokens": False}
-    version = metadata.get("version")
-    return ModelContract(model, inputs, outputs, str(version) if version is not None else None)
-
-
-def _reason(error: requests.RequestException) -> str:
-    if isinstance(error, requests.ConnectionError):
-        return "connection refused or host unreachable"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    return type(error).__name__
-
-
-def _get_json(url: str, timeout_s: float) -> dict[str, Any]:
-    try:
-        response = requests.get(url, timeout=timeout_s)
-        data = response.json() if response.status_code == 200 else {}
-    except (requests.RequestException, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _ready_models(base: str, timeout_s: float) -> list[str]:
-    try:
-        index = requests.post(f"{base}/v2/repository/index", json={"ready": True}, timeout=timeout_s).json()
-    except (requests.RequestException, ValueError):
-        return []
-    return sorted(str(entry["name"]) for entry in index if isinstance(entry, dict) and "name" in entry)
+    def new_record(self, index: int, start_s: float) -> RequestRecord: ...
 
 
 @dataclass(frozen=True)
@@ -110,10 +61,14 @@ class RequestShape:
 
     @property
     def target(self) -> str:
-        return f"{normalize_url(self.url)}/v2/models/{self.model}/{self.endpoint}"
+        return generate_url(self.url, self.model, self.endpoint)
 
     def body(self, prompt: str) -> dict[str, Any]:
         return {"text_input": prompt, **self.fields}
+
+    def new_record(self, index: int, start_s: float) -> RequestRecord:
+        """An empty record for one request of this shape (the OpenAI shape's reads OpenAI chunks)."""
+        return RequestRecord(index=index, streaming=self.streaming, start_s=start_s)
 
 
 def shape_requests(
@@ -128,12 +83,10 @@ def shape_requests(
     if endpoint not in GENERATE_ENDPOINTS:
         raise UsageError(f"unknown endpoint {endpoint!r}", hint="Use generate or generate_stream.")
     streaming = endpoint == "generate_stream"
-    fields: dict[str, Any] = {"max_tokens": max_tokens}
+    fields = contract.generation_fields(max_tokens, streaming)  # its names: ensemble/BLS or llmapi
     notes: list[str] = []
-    if contract.accepts("stream"):
-        fields["stream"] = streaming
     if min_tokens:
-        name = next((n for n in ("min_tokens", "min_length") if contract.accepts(n)), None)
+        name = contract.input_for("min_tokens")
         if name:
             fields[name] = min_tokens
         else:
@@ -143,7 +96,7 @@ def shape_requests(
     if contract.accepts("return_num_output_tokens"):
         fields["return_num_output_tokens"] = True
     for name in ("bad_words", "stop_words"):  # required (as "") by v0.5-era ensembles
-        if contract.inputs.get(name) is False:
+        if contract.requires(name):
             fields[name] = ""
     fields.update(extra_fields or {})
     missing = [
@@ -211,6 +164,10 @@ class RequestRecord:
             return None
         return (self.chunk_times_s[-1] - self.chunk_times_s[0]) / (len(self.chunk_times_s) - 1)
 
+    def fail_with_body(self, status: int, body: bytes) -> None:
+        """Record a non-200 answer: its status and the server's message."""
+        self.error = error_of_body(status, body)
+
     def finish(self, now: float) -> None:
         """Close the record: the end time, and an error if a 200 answer carried no output at all."""
         self.end_s = now
@@ -226,24 +183,13 @@ class RequestRecord:
             self.error = shorten(str(payload["error"]))
             return
         self.chunk_times_s.append(now)
-        self.text_pieces.append(_text_of(payload.get("text_output", "")))
+        self.text_pieces.append(text_of(payload.get("text_output", "")))
         for name in SERVER_TOKEN_FIELDS:
             value = _count_of(payload.get(name))
             if value is not None and self.server_token_field in (None, name):
                 self.server_counts.append(value)
                 self.server_token_field = name
                 break
-
-
-def shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
-
-
-def _text_of(value: object) -> str:
-    if isinstance(value, list):
-        return "".join(_text_of(item) for item in value)
-    return value if isinstance(value, str) else str(value)
 
 
 def _count_of(value: object) -> int | None:
@@ -254,42 +200,17 @@ def _count_of(value: object) -> int | None:
     return int(value)
 
 
-def decode_sse_line(line: bytes) -> dict[str, Any] | None:
-    """The JSON object of one `data: {...}` line; None for blank lines, comments and other fields."""
-    if not line.startswith(b"data:"):
-        return None
-    data = line[5:].strip()
-    if not data or data == b"[DONE]":
-        return None
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        return {"error": f"unparsable stream chunk: {data[:120].decode(errors='replace')}"}
-    return payload if isinstance(payload, dict) else {"error": f"stream chunk is not an object: {payload!r}"}
-
-
-def error_of_body(status: int, body: bytes) -> str:
-    """The server's `{"error": ...}` message of a failed response, else its status and text."""
-    try:
-        payload = json.loads(body)
-        if isinstance(payload, dict) and "error" in payload:
-            return shorten(f"HTTP {status}: {payload['error']}")
-    except ValueError:
-        pass
-    return shorten(f"HTTP {status}: {body[:200].decode(errors='replace')}")
-
-
 def send_request(
-    session: requests.Session, shape: RequestShape, index: int, prompt: str, timeout_s: float
+    session: requests.Session, shape: Shape, index: int, prompt: str, timeout_s: float
 ) -> RequestRecord:
     """Send one request and time it; never raises: failures are recorded in `error`."""
-    record = RequestRecord(index=index, streaming=shape.streaming, start_s=time.perf_counter())
+    record = shape.new_record(index, time.perf_counter())
     try:
         with session.post(
             shape.target, json=shape.body(prompt), stream=shape.streaming, timeout=timeout_s
         ) as response:
             if response.status_code != 200:
-                record.error = error_of_body(response.status_code, response.content)
+                record.fail_with_body(response.status_code, response.content)
             elif shape.streaming:
                 _read_stream(response, record)
             else:

@@ -7,23 +7,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritongen.bench.client import normalize_url
+from tritongen import defaults
 from tritongen.bench.prompts import BUILTIN_PROMPTS
 from tritongen.errors import UsageError
+from tritongen.http import base_url
 
-DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32)
+DEFAULT_CONCURRENCY = defaults.BENCH_CONCURRENCY
 CLIENT_KINDS = ("threads", "asyncio")
+# Which endpoints each API has; the first is the default (`--endpoint` left out).
+API_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "triton": ("generate_stream", "generate"),
+    "openai": ("chat", "completions"),
+}
 
 
-def parse_concurrency(text: str) -> tuple[int, ...]:
-    """ "1,2,4" → (1, 2, 4); every level a positive integer."""
+def parse_levels(text: str) -> tuple[int, ...]:
+    """ "1,2,4" → (1, 2, 4); ValueError, saying why, unless every level is a whole number ≥ 1."""
     try:
         levels = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise UsageError(f"--concurrency {text!r} is not a comma-separated list of integers") from None
+        raise ValueError(f"{text!r} is not a comma-separated list of integers") from None
     if not levels or any(level < 1 for level in levels):
-        raise UsageError(f"--concurrency {text!r} needs one or more levels, each at least 1")
+        raise ValueError(f"{text!r} needs one or more levels, each at least 1")
     return levels
+
+
+def parse_concurrency(text: str) -> tuple[int, ...]:
+    """`parse_levels` for callers outside the CLI (whose option type reports the flag itself)."""
+    try:
+        return parse_levels(text)
+    except ValueError as error:
+        raise UsageError(f"--concurrency {error}") from None
 
 
 def default_requests(concurrency: int) -> int:
@@ -35,25 +49,26 @@ def default_requests(concurrency: int) -> int:
 class BenchConfig:
     """One sweep: every level runs `requests` requests (default_requests) or for `duration_s` seconds."""
 
-    url: str = "http://127.0.0.1:8000"
-    model: str = "ensemble"
-    endpoint: str = "generate_stream"
+    url: str = defaults.SERVER_URL
+    model: str | None = defaults.MODEL  # None with api "openai": the first model /v1/models lists
+    endpoint: str = defaults.BENCH_ENDPOINT
+    api: str = "triton"  # "triton": /v2/models/M/generate[_stream]; "openai": /v1/chat/completions, ...
     concurrency: tuple[int, ...] = DEFAULT_CONCURRENCY
     requests: int | None = None
     duration_s: float | None = None
     prompts: tuple[str, ...] = BUILTIN_PROMPTS
     prompts_source: str = "built-in"
-    max_tokens: int = 128
+    max_tokens: int = defaults.MAX_TOKENS
     min_tokens: int | None = None
-    warmup_requests: int = 4
-    timeout_s: float = 300.0
+    warmup_requests: int = defaults.BENCH_WARMUP_REQUESTS
+    timeout_s: float = defaults.REQUEST_TIMEOUT_S
     tokenizer_dir: Path | None = None
-    client: str = "asyncio"
+    client: str = defaults.BENCH_CLIENT
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
     show_progress: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", normalize_url(self.url))
+        object.__setattr__(self, "url", base_url(self.url))
         if self.requests is not None and self.duration_s is not None:
             raise UsageError("give --requests or --duration, not both")
         if self.requests is not None and self.requests < 1:
@@ -66,12 +81,30 @@ class BenchConfig:
             raise UsageError("--min-tokens must be between 0 and --max-tokens")
         if self.warmup_requests < 0 or self.timeout_s <= 0:
             raise UsageError("--warmup must be 0 or more and --timeout positive")
+        self._check_api()
         if self.client not in CLIENT_KINDS:
             raise UsageError(f"--client must be one of {', '.join(CLIENT_KINDS)}")
         if not self.concurrency or any(level < 1 for level in self.concurrency):
             raise UsageError("--concurrency needs one or more levels, each at least 1")
         if not self.prompts:
             raise UsageError("no prompts to send")
+
+    def _check_api(self) -> None:
+        """The endpoint, model and output-length options must make sense for the API."""
+        if self.api not in API_ENDPOINTS:
+            raise UsageError(f"--api must be one of {', '.join(API_ENDPOINTS)}")
+        if self.endpoint not in API_ENDPOINTS[self.api]:
+            raise UsageError(
+                f"--endpoint {self.endpoint} is not an endpoint of --api {self.api}",
+                hint=f"Use one of {', '.join(API_ENDPOINTS[self.api])}.",
+            )
+        if self.model is None and self.api != "openai":
+            raise UsageError("--model is required with --api triton")
+        if self.api == "openai" and self.min_tokens:
+            raise UsageError(
+                "--min-tokens and --ignore-eos have no OpenAI API field",
+                hint="Pass the server's own extension with --field, e.g. ignore_eos=true for vLLM.",
+            )
 
     def requests_at(self, concurrency: int) -> int | None:
         """Requests for one level (None: the level runs for duration_s)."""
@@ -85,6 +118,7 @@ class BenchConfig:
             "url": self.url,
             "model": self.model,
             "endpoint": self.endpoint,
+            "api": self.api,
             "concurrency": list(self.concurrency),
             "requests_per_level": self.requests,  # None: max(32, 4 x concurrency), or duration_s
             "duration_s": self.duration_s,

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import requests
 
-from tritongen.bench.client import RequestRecord, RequestShape, send_request
+from tritongen.bench.client import RequestRecord, Shape, send_request
 
 OnDone = Callable[[RequestRecord], None]
 
@@ -69,7 +69,7 @@ class Tickets:
 class ThreadDriver:
     """One thread and one keep-alive `requests.Session` per concurrent stream; sessions are reused."""
 
-    def __init__(self, shape: RequestShape, prompts: Sequence[str], timeout_s: float) -> None:
+    def __init__(self, shape: Shape, prompts: Sequence[str], timeout_s: float) -> None:
         self.shape = shape
         self.prompts = prompts
         self.timeout_s = timeout_s
@@ -123,7 +123,7 @@ def _new_session() -> requests.Session:
     return session
 
 
-def make_driver(kind: str, shape: RequestShape, prompts: Sequence[str], timeout_s: float) -> LoadDriver:
+def make_driver(kind: str, shape: Shape, prompts: Sequence[str], timeout_s: float) -> LoadDriver:
     """The driver named by `--client`: "asyncio" or "threads"."""
     if kind == "threads":
         return ThreadDriver(shape, prompts, timeout_s)

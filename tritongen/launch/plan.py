@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritongen.errors import LaunchError
+from tritongen import defaults
+from tritongen.errors import LaunchError, UsageError
 from tritongen.launch.command import LaunchCommand, LaunchSpec, MpiRun, Ports, build_launch_command
 from tritongen.launch.preflight import gpu_problem, shm_problem
 from tritongen.launch.repository import RepositoryFacts, inspect_repository
@@ -29,14 +30,15 @@ class LaunchOptions:
     world_size: int | None = None  # None: from the repository
     tritonserver: str | None = None
     ports: Ports = field(default_factory=Ports)
-    host: str = "127.0.0.1"
+    host: str = defaults.BIND_HOST
     oversubscribe: bool = False
     mpi: bool | None = None  # None: mpirun only for world size > 1
-    grace_period: float = 10.0
-    ready_timeout: float = 900.0
+    grace_period: float = defaults.GRACE_PERIOD_S
+    ready_timeout: float = defaults.READY_TIMEOUT_S
     log_verbose: int = 0
     hostfile: Path | None = None
     hosts: str | None = None
+    openai_port: int | None = None  # also serve the OpenAI route there (tritongen.openai.sidecar)
 
     @property
     def multi_host(self) -> bool:
@@ -55,42 +57,64 @@ class LaunchPlan:
     def describe(self) -> str:
         """What --dry-run prints: the facts, the environment tritongen adds, and the command."""
         facts = self.facts
-        lines = [f"# repository: {facts.root}",
-                 f"# world size: {facts.world_size} (from {facts.world_size_source})"]
+        lines = [
+            f"# repository: {facts.root}",
+            f"# world size: {facts.world_size} (from {facts.world_size_source})",
+        ]
         if facts.world_size > 1:
             lines.append(f"# ranks > 0 load only: {', '.join(facts.trtllm_models)}")
         lines += [f"# warning: {w}" for w in self.warnings]
         lines.append("# environment added:")
-        lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(self.command.added_env.items())]
+        lines += [
+            f"export {name}={shlex.quote(value)}" for name, value in sorted(self.command.added_env.items())
+        ]
         lines.append(self.command.render())
         return "\n".join(lines)
 
 
-def plan_launch(options: LaunchOptions, environ: Mapping[str, str] | None = None, *,
-                strict_gpus: bool = True) -> LaunchPlan:
+def plan_launch(
+    options: LaunchOptions, environ: Mapping[str, str] | None = None, *, strict_gpus: bool = True
+) -> LaunchPlan:
     """Resolve the server, the repository, the world size and mpirun; raise LaunchError on a mismatch.
 
     `strict_gpus=False` (for --dry-run) reports too few GPUs as a warning instead of an error.
     """
     env = dict(os.environ if environ is None else environ)
+    check_distinct_ports(options.ports)
     facts = inspect_repository(options.repo)
     world_size = _world_size(facts, options.world_size)
     if world_size > 1 and not facts.trtllm_models:
         raise LaunchError(
             f"world size {world_size} but {facts.root} has no TensorRT-LLM model for ranks > 0 to load",
-            hint="Ranks > 0 load only models with backend \"tensorrtllm\" (or the torch runtime's tensorrt_llm).",
+            hint='Ranks > 0 load only models with backend "tensorrtllm" (or the torch runtime\'s tensorrt_llm).',
         )
     if options.mpi is False and world_size > 1:
-        raise LaunchError(f"--no-mpi runs one tritonserver, but the world size is {world_size}",
-                          hint="Drop --no-mpi: every rank is one mpirun process.")
+        raise LaunchError(
+            f"--no-mpi runs one tritonserver, but the world size is {world_size}",
+            hint="Drop --no-mpi: every rank is one mpirun process.",
+        )
+    from tritongen.memory import preflight as kv_cache_problem  # here: only launch needs the planner
+
+    kv_cache = kv_cache_problem(facts.root)  # not even one full-length sequence fits: the runtime fails
+    if kv_cache is not None and strict_gpus:
+        raise LaunchError(kv_cache.message, hint=kv_cache.hint)
     use_mpi = options.mpi if options.mpi is not None else (world_size > 1 or options.multi_host)
     server = find_tritonserver(options.tritonserver)
-    warnings: list[str] = []
+    warnings: list[str] = [kv_cache.one_line()] if kv_cache is not None else []
+    if facts.llmapi_world_size is not None:  # an LLM-API repository: its known traps, named before launch
+        from tritongen.launch.llmapi_preflight import llmapi_problems
+
+        warnings += llmapi_problems(
+            facts.root, facts.llmapi_world_size, multi_host=options.multi_host, env=env, strict=strict_gpus
+        )
     if not options.multi_host:  # GPUs of other hosts cannot be counted from here
         problem = gpu_problem(world_size, torch_runtime=facts.torch_runtime, env=env)
         if problem and strict_gpus:
-            raise LaunchError(problem, hint="Make more GPUs visible (CUDA_VISIBLE_DEVICES), or use an engine "
-                              "built for fewer ranks (tp*pp).")
+            raise LaunchError(
+                problem,
+                hint="Make more GPUs visible (CUDA_VISIBLE_DEVICES), or use an engine "
+                "built for fewer ranks (tp*pp).",
+            )
         if problem:
             warnings.append(problem)
     shm = shm_problem(world_size)
@@ -112,6 +136,21 @@ def plan_launch(options: LaunchOptions, environ: Mapping[str, str] | None = None
         hosts=_checked_hosts(options.hosts),
     )
     return LaunchPlan(facts, spec, build_launch_command(spec, env), warnings)
+
+
+def check_distinct_ports(ports: Ports) -> None:
+    """UsageError when two of the HTTP, gRPC and metrics ports are the same.
+
+    tritonserver would fail to bind the second one and answer with its 300-line usage text.
+    """
+    named = ports.named()
+    for first, second in (("http", "grpc"), ("http", "metrics"), ("grpc", "metrics")):
+        if named[first] == named[second]:
+            raise UsageError(
+                f"--{first}-port and --{second}-port are both {named[first]}: each needs a port of its own",
+                hint="Give HTTP, gRPC and metrics three different ports (defaults: "
+                f"{defaults.HTTP_PORT}, {defaults.GRPC_PORT} and {defaults.METRICS_PORT}).",
+            )
 
 
 def exit_timeout(grace_period: float) -> int:
@@ -161,8 +200,10 @@ def _checked_hostfile(hostfile: Path | None) -> Path | None:
     if hostfile is None:
         return None
     if not hostfile.is_file():
-        raise LaunchError(f"hostfile {hostfile} does not exist",
-                          hint="Give a file with one `host slots=N` line per machine.")
+        raise LaunchError(
+            f"hostfile {hostfile} does not exist",
+            hint="Give a file with one `host slots=N` line per machine.",
+        )
     lines = (line.split("#", 1)[0].split() for line in hostfile.read_text().splitlines())
     for host in (words[0] for words in lines if words):
         _resolvable(host, f"hostfile {hostfile}")
@@ -176,7 +217,9 @@ def _checked_hosts(hosts: str | None) -> str | None:
     for item in hosts.split(","):
         host, _, slots = item.strip().partition(":")
         if not host or (slots and not slots.isdigit()):
-            raise LaunchError(f"--hosts entry {item!r} is not HOST or HOST:SLOTS", hint="Example: node1:4,node2:4.")
+            raise LaunchError(
+                f"--hosts entry {item!r} is not HOST or HOST:SLOTS", hint="Example: node1:4,node2:4."
+            )
         _resolvable(host, "--hosts")
     return hosts
 
@@ -185,6 +228,7 @@ def _resolvable(host: str, where: str) -> None:
     try:
         socket.getaddrinfo(host, None)
     except OSError as error:
-        raise LaunchError(f"host {host!r} from {where} cannot be resolved ({error.strerror or error})",
-                          hint="Check the name (and /etc/hosts or DNS on this machine).") from error
-
+        raise LaunchError(
+            f"host {host!r} from {where} cannot be resolved ({error.strerror or error})",
+            hint="Check the name (and /etc/hosts or DNS on this machine).",
+        ) from error

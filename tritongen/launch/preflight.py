@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tritongen.errors import LaunchError
+from tritongen.launch import shm
 from tritongen.launch.command import Ports
 from tritongen.launch.state import LaunchState, all_states, state_path
 
@@ -32,8 +33,10 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError as error:
             if error.errno in (errno.EADDRINUSE, errno.EACCES):
                 return False
-            raise LaunchError(f"cannot bind {host}:{port} ({error.strerror})",
-                              hint="Check --host: it must be an address of this machine.") from error
+            raise LaunchError(
+                f"cannot bind {host}:{port} ({error.strerror})",
+                hint="Check --host: it must be an address of this machine.",
+            ) from error
     return True
 
 
@@ -46,8 +49,12 @@ def check_ports(host: str, ports: Ports) -> list[str]:
             continue
         if state.is_stale():
             state_path(state.http_port).unlink(missing_ok=True)
-            notes.append(f"removed the stale state of a launch on port {state.http_port} "
-                         f"(pid {state.launcher_pid} is gone)")
+            mapped = shm.mapped_regions()  # the regions of a launch that died with its launcher, if unused
+            shm.remove(name for name in state.shm if name not in mapped)
+            notes.append(
+                f"removed the stale state of a launch on port {state.http_port} "
+                f"(pid {state.launcher_pid} is gone)"
+            )
             continue
         raise _held_by_launch(state, min(wanted & set(state.ports.values())))
     busy = [port for port in ports.named().values() if not port_is_free(host, port)]
@@ -94,7 +101,11 @@ def gpu_problem(world_size: int, *, torch_runtime: bool, env: Mapping[str, str])
         return None
     if count >= world_size:
         return None
-    where = f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}" if "CUDA_VISIBLE_DEVICES" in env else "nvidia-smi -L"
+    where = (
+        f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}"
+        if "CUDA_VISIBLE_DEVICES" in env
+        else "nvidia-smi -L"
+    )
     return f"world size {world_size} needs {world_size} GPUs but {count} are visible ({where})"
 
 
@@ -106,5 +117,7 @@ def shm_problem(world_size: int) -> str | None:
     free = stats.f_bavail * stats.f_frsize
     if free >= SHM_PER_RANK * world_size:
         return None
-    return (f"/dev/shm has only {free // (1024 * 1024)} MiB free; Python models may fail to start "
-            "(in Docker, pass --shm-size=2g)")
+    return (
+        f"/dev/shm has only {free // (1024 * 1024)} MiB free; Python models may fail to start "
+        "(in Docker, pass --shm-size=2g)"
+    )

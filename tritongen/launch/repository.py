@@ -46,6 +46,7 @@ class RepositoryFacts:
     trtllm_models: tuple[str, ...]  # loaded by ranks > 0 (explicit model control)
     has_ensemble: bool
     torch_runtime: bool  # served by a Python model (tritongen's torch runtime), not the C++ backend
+    llmapi_world_size: int | None = None  # an llmapi repository: the LLM's tp x pp, spawned by the LLM itself
 
     @property
     def world_size_known(self) -> bool:
@@ -66,6 +67,9 @@ def inspect_repository(root: Path) -> RepositoryFacts:
             f"{root} holds no model (no */config.pbtxt)",
             hint="Pass the repository root: the directory that contains ensemble/, tensorrt_llm/, ...",
         )
+    llmapi = _llmapi_facts(root, models)
+    if llmapi is not None:
+        return llmapi
     trtllm = tuple(m.name for m in models if m.is_trtllm)
     world_size, source = _world_size(root, [m for m in models if m.is_trtllm])
     return RepositoryFacts(
@@ -75,6 +79,51 @@ def inspect_repository(root: Path) -> RepositoryFacts:
         trtllm_models=trtllm,
         has_ensemble=any(m.name == "ensemble" and m.platform == "ensemble" for m in models),
         torch_runtime=bool(trtllm) and all(m.backend != "tensorrtllm" for m in models if m.is_trtllm),
+    )
+
+
+def _llmapi_facts(root: Path, models: list[ModelEntry]) -> RepositoryFacts | None:
+    """An LLM-API repository (a Python model with `1/model.yaml`): ONE tritonserver, whatever tp x pp says.
+
+    The LLM spawns its own tp x pp workers (upstream's documented single-node launch), so the launch world
+    size is 1 and the LLM's world size comes from model.yaml. Without TensorRT-LLM the model runs the torch
+    runtime, which needs no GPU.
+    """
+    found = [m for m in models if m.backend == "python" and (root / m.name / "1" / "model.yaml").is_file()]
+    if not found:
+        return None
+    from tritongen.runtime.llmapi.config import ConfigError, read_config, tensorrt_llm_available
+
+    path = root / found[0].name / "1" / "model.yaml"
+    try:
+        config = read_config(path)
+    except ConfigError as error:
+        raise LaunchError(
+            str(error), hint="Run `tritongen check` on the repository, or re-render it."
+        ) from None
+    has_ensemble = any(m.name == "ensemble" and m.platform == "ensemble" for m in models)
+    if not tensorrt_llm_available() and config.world_size > 1:
+        # The torch runtime behind the model cannot spawn ranks: one tritonserver per rank under mpirun, as
+        # for the engine target's torch runtime (ranks > 0 load only this model and follow rank 0).
+        return RepositoryFacts(
+            root=root,
+            world_size=config.world_size,
+            world_size_source=f"{found[0].name}/1/model.yaml tp x pp, served by the torch runtime "
+            "(no TensorRT-LLM here): one tritonserver per rank",
+            trtllm_models=(found[0].name,),
+            has_ensemble=has_ensemble,
+            torch_runtime=True,
+            llmapi_world_size=config.world_size,
+        )
+    return RepositoryFacts(
+        root=root,
+        world_size=1,
+        world_size_source=f"{found[0].name}/1/model.yaml: one tritonserver; the LLM spawns its "
+        f"{config.world_size} rank(s) (tp x pp)",
+        trtllm_models=(),
+        has_ensemble=has_ensemble,
+        torch_runtime=not tensorrt_llm_available(),
+        llmapi_world_size=config.world_size,
     )
 
 

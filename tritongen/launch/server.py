@@ -18,6 +18,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tritongen.defaults import cache_dir as cache_dir  # noqa: PLC0414 (re-exported)
 from tritongen.errors import LaunchError
 
 CONTAINER_TRITONSERVER = Path("/opt/tritonserver/bin/tritonserver")
@@ -45,14 +46,6 @@ class TritonServer:
             else:
                 merged[key] = value
         return merged
-
-
-def cache_dir() -> Path:
-    """tritongen's per-user cache (override with $TRITONGEN_CACHE_DIR)."""
-    configured = os.environ.get("TRITONGEN_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tritongen"
 
 
 def find_tritonserver(flag: str | Path | None = None) -> TritonServer:

@@ -1,8 +1,14 @@
 """The state file of a running launch, so that `tritongen status` and `stop` work from another shell.
 
 One JSON file per HTTP port under `<cache>/run/`. It names the launcher (the supervising tritongen
-process) and the session of the server processes (mpirun, or tritonserver, is its leader), each
-with its start time so a reused PID is never mistaken for ours.
+process) and the session of the server processes (mpirun, or tritonserver, is its leader).
+
+A PID alone is no identity: `tritongen stop` may run days later, after the launch died and its
+PIDs went to other processes, even after a reboot. So a process counts as the launch's only when
+it is the same boot (the kernel's boot id), the same start time (/proc/PID/stat), and the same
+program: the launcher's own command line, and for the server processes the launch id that every
+one of them carries in its environment (`LAUNCH_ID_VARIABLE`, inherited from mpirun/tritonserver
+by the ranks and their Python stubs). A process that fails any check is never signalled.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from pathlib import Path
 
 from tritongen.launch import procs
 from tritongen.launch.server import cache_dir
+
+LAUNCH_ID_VARIABLE = "TRITONGEN_LAUNCH_ID"
 
 
 @dataclass(frozen=True)
@@ -33,24 +41,68 @@ class LaunchState:
     ready_at: float | None = None
     ranks: dict[str, list[int]] = field(default_factory=dict)  # rank -> [pid, start]
     command: list[str] = field(default_factory=list)
+    # Identity (files written by older versions lack these; see the module docstring):
+    boot: str = ""  # the kernel's boot id when the launch started
+    launch_id: str = ""  # the value of LAUNCH_ID_VARIABLE in every server process's environment
+    launcher_cmdline: list[str] = field(default_factory=list)
+    shm: list[str] = field(default_factory=list)  # the Python backend's /dev/shm regions it had
 
     @property
     def http_port(self) -> int:
         return self.ports["http"]
 
+    def this_boot(self) -> bool:
+        return not self.boot or self.boot == procs.boot_id()
+
     def launcher_alive(self) -> bool:
-        return procs.is_same_process(self.launcher_pid, self.launcher_start)
+        if not (self.this_boot() and procs.is_same_process(self.launcher_pid, self.launcher_start)):
+            return False
+        return not self.launcher_cmdline or procs.cmdline(self.launcher_pid) == self.launcher_cmdline
+
+    def launcher(self) -> procs.Proc:
+        """The launcher as a Proc to signal (`procs.send_signal` checks it is still the same process)."""
+        return procs.Proc(self.launcher_pid, 0, 0, 0, self.launcher_start, "S", "")
+
+    def is_member(self, pid: int) -> bool:
+        """Whether `pid` carries this launch's id (always False for a file without one)."""
+        return bool(self.launch_id) and procs.environment_value(pid, LAUNCH_ID_VARIABLE) == self.launch_id
 
     def processes(self) -> list[procs.Proc]:
-        """The launch's processes still alive: its session plus the rank processes it recorded."""
+        """The launch's processes still alive: its session plus the rank processes it recorded.
+
+        A file without a launch id (an older version's) counts the session's members only while
+        the session leader is still the recorded process: after it is gone the session id may be
+        reused by an unrelated session, whose processes must not be signalled.
+        """
+        if not self.this_boot():
+            return []
         table = procs.process_table()
-        found = {p.pid: p for p in table.values() if p.sid == self.session and p.alive}
-        if procs.is_same_process(self.session, self.session_start):
-            found[self.session] = table[self.session]
+        leader = table.get(self.session)
+        leader_ours = (
+            leader is not None
+            and leader.start == self.session_start
+            and leader.alive
+            and (self.is_member(leader.pid) or not self.launch_id)
+        )
+        found: dict[int, procs.Proc] = {}
+        if leader is not None and leader_ours:
+            found[leader.pid] = leader
+        for proc in table.values():
+            if (
+                proc.sid == self.session
+                and proc.alive
+                and (self.is_member(proc.pid) if self.launch_id else leader_ours)
+            ):
+                found[proc.pid] = proc
         for pid, start in self.ranks.values():
-            proc = table.get(pid)
-            if proc is not None and proc.start == start and proc.alive:
-                found[pid] = proc
+            rank = table.get(pid)
+            if (
+                rank is not None
+                and rank.start == start
+                and rank.alive
+                and (not self.launch_id or self.is_member(pid))
+            ):
+                found[pid] = rank
                 found.update((p.pid, p) for p in procs.descendants(table, pid) if p.alive)
         return list(found.values())
 
@@ -98,12 +150,23 @@ def all_states() -> list[LaunchState]:
 def remove_state(state: LaunchState) -> None:
     """Remove the file if it still describes this launch (a newer launch may own the port now)."""
     current = read_state(state.http_port)
-    if current is not None and current.launcher_pid == state.launcher_pid and current.session == state.session:
+    if (
+        current is not None
+        and current.launcher_pid == state.launcher_pid
+        and current.session == state.session
+    ):
         state_path(state.http_port).unlink(missing_ok=True)
 
 
 def new_state(
-    *, ports: dict[str, int], host: str, repo: Path, world_size: int, session: procs.Proc, command: list[str]
+    *,
+    ports: dict[str, int],
+    host: str,
+    repo: Path,
+    world_size: int,
+    session: procs.Proc,
+    command: list[str],
+    launch_id: str = "",
 ) -> LaunchState:
     me = procs.own_process()
     return LaunchState(
@@ -117,6 +180,9 @@ def new_state(
         session_start=session.start,
         started_at=time.time(),
         command=command,
+        boot=procs.boot_id(),
+        launch_id=launch_id,
+        launcher_cmdline=procs.cmdline(me.pid) or [],
     )
 
 

@@ -43,6 +43,9 @@ DTYPE_TO_TRITON: dict[str, str] = {"float32": "TYPE_FP32", "float16": "TYPE_FP16
 _I, _F, _B, _S, _T, _C = (ParamType.INT, ParamType.FLOAT, ParamType.BOOL, ParamType.STR,
                           ParamType.DATATYPE, ParamType.CSV)
 _ENGINE, _DERIVED = Source.ENGINE, Source.DERIVED
+# gpt_model_type: anything else throws "Invalid gpt_model_type"; an empty value too.
+BATCHING_STRATEGIES: tuple[str, ...] = ("V1", "v1", "inflight_batching", "inflight_fused_batching")
+_SHARE = (0.0, 1.0)  # a share of memory: more than nothing, at most all of it
 EXECUTOR_WORKER = "/opt/tritonserver/backends/tensorrtllm/trtllmExecutorWorker"
 V09_WORKER = "/opt/tritonserver/backends/tensorrtllm/triton_tensorrtllm_worker"
 
@@ -76,10 +79,12 @@ def tensor_features(version: Version) -> dict[str, Value]:
 def _p(model: str, name: str, type_: ParamType, default: Value, since: str, until: str | None = None, *,
        doc: str, source: Source = Source.DEFAULT, key: str | None = None, header: bool = False,
        choices: tuple[str, ...] | None = None, runtime: str = "any", placeholder: bool = True,
-       backend_default: str | None = None) -> Param:
+       backend_default: str | None = None, required: bool = False,
+       bounds: tuple[float, float] | None = None) -> Param:
     return Param(name=name, model=model, type=type_, default=default, since=v(since),
                  until=v(until) if until else None, source=source, doc=doc, key=key, header=header,
-                 choices=choices, runtime=runtime, placeholder=placeholder, backend_default=backend_default)
+                 choices=choices, runtime=runtime, placeholder=placeholder, backend_default=backend_default,
+                 required=required, bounds=bounds)
 
 
 def _shared_header(model: str, since_placeholder: str, count_name: str | None) -> tuple[Param, ...]:
@@ -128,11 +133,10 @@ TENSORRT_LLM: tuple[Param, ...] = (
     _p(_TRT, "FORCE_CPU_ONLY_INPUT_TENSORS", _S, "no", "0.5", placeholder=False, runtime="trtllm",
        choices=("no", "yes"), doc="let the backend receive input tensors in GPU memory (upstream literal)"),
     _p(_TRT, "batching_strategy", _S, "inflight_fused_batching", "0.5", "0.6", key="gpt_model_type",
-       placeholder=False, runtime="trtllm", source=_ENGINE,
-       choices=("V1", "v1", "inflight_batching", "inflight_fused_batching"),
+       placeholder=False, runtime="trtllm", source=_ENGINE, choices=BATCHING_STRATEGIES, required=True,
        doc="gpt_model_type: in-flight batching, or V1 (static batching)"),
     _p(_TRT, "batching_strategy", _S, "inflight_fused_batching", "0.6", key="gpt_model_type",
-       runtime="trtllm", source=_ENGINE, choices=("V1", "v1", "inflight_batching", "inflight_fused_batching"),
+       runtime="trtllm", source=_ENGINE, choices=BATCHING_STRATEGIES, required=True,
        doc="gpt_model_type: in-flight batching, or V1 (static batching)"),
     _p(_TRT, "engine_dir", _S, None, "0.5", key="gpt_model_path", source=_DERIVED,
        doc="absolute path of the engine directory (config.json and rank engines) or the checkpoint"),
@@ -151,9 +155,9 @@ TENSORRT_LLM: tuple[Param, ...] = (
     _p(_TRT, "batch_scheduler_policy", _S, "guaranteed_no_evict", "0.5", runtime="trtllm",
        choices=("guaranteed_no_evict", "max_utilization"),
        doc="max_utilization packs more requests but may pause some; guaranteed_no_evict never does"),
-    _p(_TRT, "kv_cache_free_gpu_mem_fraction", _F, 0.85, "0.5", "0.8", runtime="trtllm",
+    _p(_TRT, "kv_cache_free_gpu_mem_fraction", _F, 0.85, "0.5", "0.8", runtime="trtllm", bounds=_SHARE,
        doc="share of the GPU memory left after loading the engine that the KV cache takes"),
-    _p(_TRT, "kv_cache_free_gpu_mem_fraction", _F, 0.9, "0.8", runtime="trtllm",
+    _p(_TRT, "kv_cache_free_gpu_mem_fraction", _F, 0.9, "0.8", runtime="trtllm", bounds=_SHARE,
        doc="share of the GPU memory left after loading the engine that the KV cache takes"),
     _p(_TRT, "max_num_sequences", _I, None, "0.5", "0.8", runtime="trtllm",
        doc="most sequences in flight (removed in v0.8)", backend_default="max_batch_size"),

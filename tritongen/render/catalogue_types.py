@@ -70,6 +70,8 @@ class Param:
     runtime: str = "any"  # "any", "trtllm" (C++ backend only) or "torch" (tritongen's checkpoint runtime)
     placeholder: bool = True  # False: the upstream template of these versions hard-codes the value
     backend_default: str | None = None  # what the backend uses when the value is empty, when documented
+    required: bool = False  # never empty: the backend refuses an empty value (header entries always are)
+    bounds: tuple[float, float] | None = None  # numbers in (low, high]: low excluded, high included
 
     @property
     def parameter_key(self) -> str:
@@ -83,6 +85,32 @@ class Param:
     def serves(self, runtime: str) -> bool:
         """True when the model is served by `runtime` ("trtllm" or "torch") and reads this value."""
         return self.runtime in ("any", runtime)
+
+    @property
+    def may_be_empty(self) -> bool:
+        """False where an empty value cannot load: Triton-parsed header fields and `required` entries."""
+        return not (self.header or self.required)
+
+    def admits(self, value: Value) -> bool:
+        """True when a typed value is one the backend accepts: in `choices`, inside `bounds`, not empty
+        when it may not be. `render --set` and `check` both judge values by this, so they cannot disagree."""
+        if value is None:
+            return self.may_be_empty
+        if self.choices is not None and isinstance(value, str) and value not in self.choices:
+            return False
+        if self.bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = self.bounds
+            return low < value <= high
+        return True
+
+    @property
+    def allowed(self) -> str:
+        """The allowed values in words, for messages: "one of a, b", "a number in (0, 1]", ""."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.bounds is not None:
+            return f"a number in ({self.bounds[0]:g}, {self.bounds[1]:g}]"
+        return ""
 
     @property
     def versions(self) -> str:

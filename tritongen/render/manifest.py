@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from tritongen import __version__
+from tritongen.defaults import MANIFEST_NAME as MANIFEST_NAME  # noqa: PLC0414 (re-exported)
 from tritongen.errors import UsageError
 from tritongen.render.catalogue_types import Value
 from tritongen.render.overrides import format_value
 from tritongen.render.plan import Plan
 
-MANIFEST_NAME = "tritongen.json"
 SCHEMA = 1
 
 

@@ -172,18 +172,28 @@ def coerce(param: Param, raw: Value, origin: str) -> Value:
             raise UsageError(f"{origin}: '{param.name}' cannot be empty",
                              hint="It sits where Triton parses a value (max_batch_size, decoupled, data_type, "
                                   "count); give one.")
+        if not param.may_be_empty:
+            raise UsageError(f"{origin}: '{param.name}' cannot be empty",
+                             hint=f"The backend refuses an empty value; give {_expected(param)}.")
         return None
     value = _typed(param, raw)
-    if value is None:
+    if value is None or not param.admits(value):
         raise UsageError(f"{origin}: '{param.name}' expects {_expected(param)}, got {raw!r}",
                          hint=f"{param.name}: {param.doc}.")
     return value
 
 
+def admitted(param: Param, text: str) -> bool:
+    """True when `--set` accepts `text` for `param`: the one test `check` judges a written value by."""
+    try:
+        coerce(param, text, param.name)
+    except UsageError:
+        return False
+    return True
+
+
 def _expected(param: Param) -> str:
-    if param.choices:
-        return "one of " + ", ".join(param.choices)
-    return _EXPECTED[param.type]
+    return param.allowed or _EXPECTED[param.type]
 
 
 def _typed(param: Param, raw: str | float | bool) -> Value:
@@ -208,14 +218,11 @@ def _typed(param: Param, raw: str | float | bool) -> Value:
         return number_f if math.isfinite(number_f) else None
     text = str(raw)
     if kind is ParamType.DATATYPE:
-        text = text.upper()
-        return text if param.choices and text in param.choices else None
+        return text.upper() if param.choices else None  # the choices are checked by `Param.admits`
     if kind is ParamType.CSV:
         text = "".join(text.split())
         return text if _CSV_RE.match(text) else None
     if any(marker in text for marker in _FORBIDDEN) or any(ord(ch) < 32 for ch in text):
-        return None
-    if param.choices and text not in param.choices:
         return None
     return text
 

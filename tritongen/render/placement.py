@@ -12,10 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from tritongen.errors import OutputError, UsageError
+from tritongen.errors import EngineError, OutputError, UsageError
 
 PLACEMENTS: tuple[str, ...] = ("symlink", "hardlink", "copy", "reference")
 ENGINE_SUBPATH = "tensorrt_llm/1/engine"
@@ -40,11 +41,67 @@ def placement_reason(placement: str) -> str:
 
 
 def engine_files(engine: Path) -> Iterator[Path]:
-    """Every file under the engine directory, relative to it, in a stable order (symlinks followed)."""
-    for root, dirs, files in os.walk(engine, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            yield (Path(root) / name).relative_to(engine)
+    """Every file under the engine directory, relative to it, in a stable order (symlinks followed).
+
+    Followed links can lead back up: `os.walk(followlinks=True)` then descends until the path is too
+    long (one cycle) or for an exponential time (two). A directory that is one of its own ancestors
+    (same device and inode) is an EngineError naming the link, as are a link that loops on itself
+    and one that leads nowhere: copying or linking either would fail half-way.
+    """
+    yield from _walk(engine, Path(), frozenset({_identity(engine, engine)}))
+
+
+def _walk(engine: Path, rel: Path, ancestors: frozenset[tuple[int, int]]) -> Iterator[Path]:
+    directory = engine / rel
+    try:
+        entries = sorted(entry.name for entry in directory.iterdir())
+    except OSError as error:
+        raise EngineError(
+            f"cannot read {directory}: {error.strerror or error}",
+            hint="Check the engine directory's permissions.",
+        ) from None
+    subdirs: list[tuple[Path, tuple[int, int]]] = []
+    for name in entries:
+        path = directory / name
+        info = _stat(engine, path)
+        if stat.S_ISDIR(info.st_mode):
+            subdirs.append((rel / name, (info.st_dev, info.st_ino)))
+        else:
+            yield rel / name
+    for sub, identity in subdirs:
+        if identity in ancestors:
+            raise EngineError(
+                f"{engine / sub} is a symlink cycle: it leads back to {(engine / sub).resolve()}, which contains it",
+                hint="Remove the link (or point it outside the engine directory); --placement symlink "
+                "does not walk the directory.",
+            )
+        yield from _walk(engine, sub, ancestors | {identity})
+
+
+def _identity(engine: Path, path: Path) -> tuple[int, int]:
+    info = _stat(engine, path)
+    return info.st_dev, info.st_ino
+
+
+def _stat(engine: Path, path: Path) -> os.stat_result:
+    """stat() following links; a loop or a dangling link is the engine directory's fault."""
+    try:
+        return path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise EngineError(
+                f"{path} is a symlink loop (it resolves to itself)",
+                hint="Remove the link from the engine directory.",
+            ) from None
+        if error.errno == errno.ENOENT and path.is_symlink():
+            raise EngineError(
+                f"{path} is a broken symlink (to {path.readlink()})",
+                hint="Remove it from the engine directory, or restore what it points to.",
+            ) from None
+        raise EngineError(
+            f"cannot read {path} in engine directory {engine}: {error.strerror or error}",
+            hint="Check the engine directory's permissions.",
+        ) from None
 
 
 def placement_status(placed: Path, placement: str, engine: Path) -> str | None:
@@ -100,8 +157,11 @@ def place_engine(engine: Path, dest: Path, placement: str, *, reuse: Path | None
         return
     remaining = files
     if reuse is not None:  # an identical earlier copy: link to it instead of copying gigabytes again
-        remaining = [rel for rel in files
-                     if not (_same_copy(engine / rel, reuse / rel) and _try_link(reuse / rel, dest / rel))]
+        remaining = [
+            rel
+            for rel in files
+            if not (_same_copy(engine / rel, reuse / rel) and _try_link(reuse / rel, dest / rel))
+        ]
     _copy_files(engine, dest, remaining)
 
 
@@ -119,18 +179,29 @@ def _hardlink(source: Path, target: Path) -> None:
         os.link(source.resolve(), target)
     except OSError as error:
         if error.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise OutputError(f"cannot hard-link {source} into the repository: {error.strerror}",
-                              hint="Hard links need one filesystem; use --placement symlink or copy.") from None
-        raise OutputError(f"cannot place {source}: {error.strerror or error}",
-                          hint="Check the permissions of the output directory.") from None
+            raise OutputError(
+                f"cannot hard-link {source} into the repository: {error.strerror}",
+                hint="Hard links need one filesystem; use --placement symlink or copy.",
+            ) from None
+        raise OutputError(
+            f"cannot place {source}: {error.strerror or error}",
+            hint="Check the permissions of the output directory.",
+        ) from None
 
 
 def _copy_files(engine: Path, dest: Path, files: list[Path]) -> None:
     from tqdm import tqdm  # only for --placement copy
 
     total = sum((engine / rel).stat().st_size for rel in files)
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="copy engine",
-              disable=None, leave=False) as progress:
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="copy engine",
+        disable=None,
+        leave=False,
+    ) as progress:
         for rel in files:
             source, target = engine / rel, dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,5 +212,7 @@ def _copy_files(engine: Path, dest: Path, files: list[Path]) -> None:
                         progress.update(len(chunk))
                 shutil.copystat(source, target)
             except OSError as error:
-                raise OutputError(f"cannot copy {source}: {error.strerror or error}",
-                                  hint="Check free disk space, or use --placement symlink.") from None
+                raise OutputError(
+                    f"cannot copy {source}: {error.strerror or error}",
+                    hint="Check free disk space, or use --placement symlink.",
+                ) from None

@@ -1,0 +1,1 @@
+"""What every tritongen Python model shares: parameter words and readers, and the config.pbtxt reader."""

@@ -1,0 +1,1 @@
+"""The preprocessing model: prompt text -> token tensors."""
