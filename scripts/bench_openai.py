@@ -202,7 +202,9 @@ class AiperfRun:
         argv = ["bash", str(ROOT / "scripts" / "compare_aiperf.sh"), "--api", "openai", "--url", route,
                 "--concurrency", "1", "--requests", str(self.requests), "--max-tokens", str(self.max_tokens),
                 "--warmup", "2", "--tokenizer", str(self.tokenizer), "--out", str(self.out)]  # fmt: skip
-        shown = [word if word != route else "http://127.0.0.1:$ROUTE_PORT" for word in argv[1:]]
+        # As a reader would type it: the route's port, the output folder and the home directory named.
+        names = {route: "http://127.0.0.1:$ROUTE_PORT", str(self.out): "$OUT"}
+        shown = [names.get(word, word).replace(str(Path.home()), "~") for word in argv[1:]]
         self.command = "bash " + " ".join(
             os.path.relpath(w, ROOT) if w.startswith(str(ROOT)) else w for w in shown
         )
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating direct/route rounds per level")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--aiperf", action="store_true", help="then compare with aiperf at concurrency 1")
-    parser.add_argument("--aiperf-requests", type=int, default=16, help="requests of each aiperf comparison")
+    parser.add_argument("--aiperf-requests", type=int, default=32, help="requests of each aiperf comparison")
     parser.add_argument("--tokenizer", type=Path, help="with --url --aiperf: a local tokenizer for aiperf")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -35,13 +35,24 @@ if [ "$before" != "$after" ]; then
     echo "check_core_install: installing tritongen changed the environment" >&2
     exit 1
 fi
-# Core works there: render a small TensorRT-LLM checkpoint's engine layout, check it, explain one value.
-engine="$work/engine"
-mkdir -p "$engine"
-cp tests/fixtures/engines/smollm2-135m-hf/config.json "$engine/"
+# Core works there, without torch: render a TensorRT-LLM 0.19 engine layout (stand-in rank files and a
+# small tokenizer, made by the project's own venv), check it (the tokenizer loads with the container's
+# transformers), explain a value, plan its KV cache, and dry-run its launch.
+.venv/bin/python - "$work" <<'PY'
+import sys
+from pathlib import Path
+
+from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
+
+work = Path(sys.argv[1])
+make_engine_dir(work, modern_config("0.19.0", tp=1), name="engine")
+make_tokenizer_dir(work / "tokenizer")
+PY
 tg="$work/venv/bin/tritongen"
 "$tg" --version
-"$tg" render --help >/dev/null
-"$tg" check --help >/dev/null
-"$tg" launch --dry-run --help >/dev/null
-echo "check_core_install: OK (transformers, tokenizers and numpy unchanged; the CLI runs)"
+"$tg" render --engine "$work/engine" --tokenizer "$work/tokenizer" --output "$work/repo"
+"$tg" check "$work/repo"
+"$tg" explain "$work/repo" triton_max_batch_size
+"$tg" plan "$work/repo" --gpu-memory 80GiB
+"$tg" launch "$work/repo" --dry-run --tritonserver /bin/true >/dev/null
+echo "check_core_install: OK (transformers, tokenizers and numpy unchanged; render, check, explain, plan and launch --dry-run run)"

@@ -565,7 +565,8 @@ def splice_openai_route(page: str, section_text: str) -> str:
     before = page.find(OPENAI_ROUTE_BEFORE)
     if before == -1:
         return page.rstrip("\n") + "\n\n" + section_text
-    return page[:before] + section_text.strip("\n") + "\n\n" + page[before:]
+    head, tail = page[:before].rstrip("\n"), page[before:].lstrip("\n")
+    return head + "\n\n" + section_text.strip("\n") + "\n\n" + tail
 
 
 OPENAI_ROUTE_START, OPENAI_ROUTE_END = "<!-- openai-route: start -->", "<!-- openai-route: end -->"

@@ -12,7 +12,7 @@ import pytest
 from tritongen.defaults import CACHE_DIR_ENV
 from tritongen.testing.server import stop_shared_servers
 
-pytest_plugins = ["smollm2_fixture", "launch_fixtures"]
+pytest_plugins = ["smollm2_fixture", "launch_fixtures", "stand_in_servers_fixture"]
 
 
 @pytest.fixture(scope="session", autouse=True)

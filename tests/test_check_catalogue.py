@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_fixtures import make_engine_dir, make_tokenizer_dir, modern_config
-from render_support import make_checkpoint_dir
 
 from tritongen.check import check_repository
 from tritongen.check.rules import RULES
@@ -19,6 +17,8 @@ from tritongen.render.catalogue_types import Param
 from tritongen.render.overrides import parse_set
 from tritongen.render.pbtxt import pbtxt_string
 from tritongen.render.plan import build_plan
+from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
+from tritongen.testing.render_cases import make_checkpoint_dir
 
 # Entries with allowed values that sit in Triton-parsed header fields: the backend name and tensor data
 # types are typed by Triton's ModelConfig protobuf, not by a `parameters` string, so check does not judge

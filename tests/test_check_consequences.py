@@ -8,7 +8,6 @@ report exactly those errors and no-effect findings, nothing more. Planted defect
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,20 +18,13 @@ import pytest
 from tritongen.check import check_repository
 from tritongen.check._findings import CONSEQUENCES
 from tritongen.testing import CORPUS
+from tritongen.testing.filled_repos import copy_filled_repo
 
 FILLED = CORPUS / "filled_repos"
 EXPECTED = {
     k: v for k, v in json.loads((CORPUS / "expected_findings.json").read_text()).items() if k[0] != "_"
 }
 JUDGED = ("cannot_load", "requests_fail", "invalid", "no_effect")
-
-
-def _copy(name: str, tmp_path: Path) -> Path:
-    dest = tmp_path / name
-    shutil.copytree(FILLED / name, dest)
-    for model in dest.iterdir():
-        (model / "1").mkdir(exist_ok=True)
-    return dest
 
 
 def _edit(repo: Path, model: str, old: str, new: str) -> None:
@@ -52,7 +44,7 @@ def test_every_repository_is_judged() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_findings_match_the_judgement(name: str, tmp_path: Path) -> None:
     """Every judged error is reported with its consequence, and nothing correct is reported as one."""
-    report = check_repository(_copy(name, tmp_path), load_tokenizer=False)
+    report = check_repository(copy_filled_repo(name, tmp_path), load_tokenizer=False)
     found = sorted(
         (f.model, f.param or "", f.consequence) for f in report.findings if f.consequence in JUDGED
     )
@@ -65,18 +57,20 @@ def test_findings_match_the_judgement(name: str, tmp_path: Path) -> None:
 
 def test_bls_model_name_placeholder_depends_on_the_release(tmp_path: Path) -> None:
     """v0.9-v0.12 call a model named '${tensorrt_llm_model_name}'; v0.13+ use tensorrt_llm."""
-    old = check_repository(_copy("sgl-project-tensorrt-demo-v0.9", tmp_path), load_tokenizer=False)
+    old = check_repository(copy_filled_repo("sgl-project-tensorrt-demo-v0.9", tmp_path), load_tokenizer=False)
     [failing] = [f for f in old.errors if f.param == "tensorrt_llm_model_name"]
     assert failing.consequence == "requests_fail" and "every BLS request fails" in str(failing)
     assert failing.line is not None and failing.model == "tensorrt_llm_bls"
-    new = check_repository(_copy("jacob0226-llama3.1-70b-fp8-tp4-v0.14", tmp_path), load_tokenizer=False)
+    new = check_repository(
+        copy_filled_repo("jacob0226-llama3.1-70b-fp8-tp4-v0.14", tmp_path), load_tokenizer=False
+    )
     [default] = [f for f in new.findings if f.param == "tensorrt_llm_model_name"]
     assert default.consequence == "default_used" and "'tensorrt_llm'" in default.effect
 
 
 def test_shipped_model_py_decides_the_version(tmp_path: Path) -> None:
     """A v0.13+ BLS model.py (the `${...}`-aware reader) turns the same config into a default."""
-    repo = _copy("sgl-project-tensorrt-demo-v0.9", tmp_path)
+    repo = copy_filled_repo("sgl-project-tensorrt-demo-v0.9", tmp_path)
     (repo / "tensorrt_llm_bls" / "1" / "model.py").write_text(
         "def get_valid_param_value(param, default_value=''):\n    ...\n"
     )
@@ -87,14 +81,14 @@ def test_shipped_model_py_decides_the_version(tmp_path: Path) -> None:
 
 
 def test_non_decoupled_bls_in_front_of_decoupled_tensorrt_llm_fails_every_request(tmp_path: Path) -> None:
-    repo = _copy("tlntin-qwen1.5-7b-v0.8", tmp_path)
+    repo = copy_filled_repo("tlntin-qwen1.5-7b-v0.8", tmp_path)
     _edit(repo, "tensorrt_llm_bls", "decoupled: True", "decoupled: False")
     [error] = check_repository(repo, load_tokenizer=False).errors
     assert (error.model, error.param, error.consequence) == ("tensorrt_llm_bls", "decoupled", "requests_fail")
 
 
 def test_decoupled_bls_in_front_of_a_non_decoupled_model_only_fails_streaming(tmp_path: Path) -> None:
-    repo = _copy("tlntin-qwen1.5-7b-v0.8", tmp_path)
+    repo = copy_filled_repo("tlntin-qwen1.5-7b-v0.8", tmp_path)
     _edit(repo, "tensorrt_llm", "decoupled: True", "decoupled: False")
     report = check_repository(repo, load_tokenizer=False)
     assert report.errors == []
@@ -102,7 +96,7 @@ def test_decoupled_bls_in_front_of_a_non_decoupled_model_only_fails_streaming(tm
 
 
 def test_accumulate_tokens_without_streaming_has_no_effect(tmp_path: Path) -> None:
-    repo = _copy("markmotrin-llama2-7b-lora-v0.15", tmp_path)
+    repo = copy_filled_repo("markmotrin-llama2-7b-lora-v0.15", tmp_path)
     _edit(repo, "tensorrt_llm_bls", '"${accumulate_tokens}"', '"true"')
     [finding] = [
         f for f in check_repository(repo, load_tokenizer=False).findings if f.param == "accumulate_tokens"
@@ -111,7 +105,7 @@ def test_accumulate_tokens_without_streaming_has_no_effect(tmp_path: Path) -> No
 
 
 def test_unfilled_backend_field_cannot_load(tmp_path: Path) -> None:
-    repo = _copy("mnansary-llama3.1-8b-v0.19", tmp_path)
+    repo = copy_filled_repo("mnansary-llama3.1-8b-v0.19", tmp_path)
     _edit(repo, "tensorrt_llm", 'backend: "tensorrtllm"', 'backend: "${triton_backend}"')
     report = check_repository(repo, load_tokenizer=False)
     [error] = [f for f in report.errors if f.param == "triton_backend"]
@@ -124,11 +118,11 @@ def test_unfilled_backend_field_cannot_load(tmp_path: Path) -> None:
 
 def test_max_utilization_is_overridden_only_where_the_release_does_it(tmp_path: Path) -> None:
     """v0.8-v0.11 keep max_utilization in decoupled mode when chunked context is on."""
-    repo = _copy("replicate-cog-triton-assets-v0.8", tmp_path)
+    repo = copy_filled_repo("replicate-cog-triton-assets-v0.8", tmp_path)
     _edit(repo, "tensorrt_llm", '"${enable_chunked_context}"', '"true"')
     report = check_repository(repo, load_tokenizer=False)
     assert not [f for f in report.findings if f.param == "batch_scheduler_policy"]
-    mnansary = _copy("mnansary-llama3.1-8b-v0.19", tmp_path)
+    mnansary = copy_filled_repo("mnansary-llama3.1-8b-v0.19", tmp_path)
     _edit(mnansary, "tensorrt_llm", '"${batch_scheduler_policy}"', '"max_utilization"')
     assert not [
         f
@@ -138,23 +132,25 @@ def test_max_utilization_is_overridden_only_where_the_release_does_it(tmp_path: 
 
 
 def test_invalid_policy_says_what_replaces_it(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "tensorrt_llm", '"guaranteed_no_evict"', '"static_batch"')
     [error] = check_repository(repo, load_tokenizer=False).errors
     assert error.consequence == "invalid" and "replaced by guaranteed_no_evict" in str(error)
 
 
 def test_unfilled_add_special_tokens_names_the_default_of_the_release(tmp_path: Path) -> None:
-    old = check_repository(_copy("replicate-cog-triton-v0.9", tmp_path), load_tokenizer=False)
+    old = check_repository(copy_filled_repo("replicate-cog-triton-v0.9", tmp_path), load_tokenizer=False)
     [finding] = [f for f in old.findings if f.param == "add_special_tokens"]
     assert "default false" in finding.effect and "BOS" in finding.effect
-    new = check_repository(_copy("markmotrin-llama2-7b-lora-v0.15", tmp_path), load_tokenizer=False)
+    new = check_repository(
+        copy_filled_repo("markmotrin-llama2-7b-lora-v0.15", tmp_path), load_tokenizer=False
+    )
     [finding] = [f for f in new.findings if f.param == "add_special_tokens"]
     assert "default true" in finding.effect
 
 
 def test_placeholders_in_comments_are_not_findings(tmp_path: Path) -> None:
-    repo = _copy("sumo43-worker-v0.8", tmp_path)
+    repo = copy_filled_repo("sumo43-worker-v0.8", tmp_path)
     assert "#${triton_max_batch_size}" in (repo / "tensorrt_llm" / "config.pbtxt").read_text()
     report = check_repository(repo, load_tokenizer=False)
     assert not [f for f in report.findings if f.param in ("triton_max_batch_size", "decoupled_mode")]
@@ -168,7 +164,7 @@ def test_json_report_and_exit_code(tmp_path: Path) -> None:
                 "-m",
                 "tritongen",
                 "check",
-                str(_copy(name, tmp_path)),
+                str(copy_filled_repo(name, tmp_path)),
                 "--no-tokenizer",
                 "--json",
             ],
@@ -202,7 +198,7 @@ def test_json_report_and_exit_code(tmp_path: Path) -> None:
 def test_a_key_the_release_reads_without_default_is_required(tmp_path: Path) -> None:
     """v0.19's C++ backend reads the guided-decoding keys without a fallback; v0.12-v0.18 preprocessing
     indexes visual_model_path. Removing one stops the model loading; a custom model.py decides itself."""
-    repo = _copy("mnansary-llama3.1-8b-v0.19", tmp_path)
+    repo = copy_filled_repo("mnansary-llama3.1-8b-v0.19", tmp_path)
     path = repo / "tensorrt_llm" / "config.pbtxt"
     text = path.read_text()
     start = text.index('key: "xgrammar_tokenizer_info_path"')
@@ -215,7 +211,7 @@ def test_a_key_the_release_reads_without_default_is_required(tmp_path: Path) -> 
         "xgrammar_tokenizer_info_path",
         "cannot_load",
     )
-    tamaghna = _copy("tamaghnadutta-vicuna7b-medusa-v0.12tpl", tmp_path)
+    tamaghna = copy_filled_repo("tamaghnadutta-vicuna7b-medusa-v0.12tpl", tmp_path)
     _edit(tamaghna, "preprocessing", 'key: "visual_model_path"', 'key: "vision_model_path"')
     [error] = check_repository(tamaghna, load_tokenizer=False).errors
     assert (error.model, error.param) == ("preprocessing", "visual_model_path")
@@ -225,7 +221,7 @@ def test_a_key_the_release_reads_without_default_is_required(tmp_path: Path) -> 
 
 def test_a_key_of_another_release_has_no_effect(tmp_path: Path) -> None:
     """worker_path is v0.9's; v0.10's model_state.cc swallows its own error about it, so it does nothing."""
-    repo = _copy("reservellm-v0.10", tmp_path)
+    repo = copy_filled_repo("reservellm-v0.10", tmp_path)
     _edit(repo, "tensorrt_llm", 'key: "executor_worker_path"', 'key: "worker_path"')
     [finding] = [f for f in check_repository(repo, load_tokenizer=False).findings if f.param == "worker_path"]
     assert finding.consequence == "no_effect" and "v0.10" in finding.effect
@@ -234,7 +230,7 @@ def test_a_key_of_another_release_has_no_effect(tmp_path: Path) -> None:
 def test_flags_upstream_does_not_recognise_say_what_replaces_them(tmp_path: Path) -> None:
     """v0.11+ preprocessing reads an unknown add_special_tokens as true; every BLS reads only
     true/yes/1/t as true, so 'y' silently becomes false."""
-    repo = _copy("markmotrin-llama2-7b-lora-v0.15", tmp_path)
+    repo = copy_filled_repo("markmotrin-llama2-7b-lora-v0.15", tmp_path)
     _edit(repo, "preprocessing", '"${add_special_tokens}"', '"on"')
     _edit(repo, "tensorrt_llm_bls", '"${accumulate_tokens}"', '"y"')
     _edit(repo, "tensorrt_llm_bls", "decoupled: false", "decoupled: true")
@@ -251,9 +247,8 @@ def test_flags_upstream_does_not_recognise_say_what_replaces_them(tmp_path: Path
 def test_every_rendered_release_is_recognised_and_clean(version: str, tmp_path: Path) -> None:
     """tritongen's own render of each release: detected as that release, and not one finding (its BLS
     ships its own model.py, which reads an empty model name as tensorrt_llm, unlike upstream's v0.9)."""
-    from engine_fixtures import make_engine_dir, make_tokenizer_dir, modern_config
-
     from tritongen.render.pipeline import render_engine
+    from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
     from tritongen.versions import v
 
     engine = make_engine_dir(tmp_path / "engine", modern_config("0.19.0", max_batch_size=8), name="llama")
@@ -268,7 +263,7 @@ def test_every_rendered_release_is_recognised_and_clean(version: str, tmp_path: 
 
 
 def test_a_misspelt_backend_cannot_load(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "tensorrt_llm", 'backend: "tensorrtllm"', 'backend: "tensorrt_llm"')
     [error] = check_repository(repo, load_tokenizer=False).errors
     assert (error.model, error.param, error.consequence) == ("tensorrt_llm", "backend", "cannot_load")

@@ -4,33 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from tritongen import defaults
-from tritongen.cli import cli, main
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def run(*args: str | Path) -> Run:
-    """`tritongen ARGS` via `main` (the one place that maps errors to exit codes), output captured."""
-    code = -1
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(arg) for arg in args])
-        except SystemExit as exit_info:
-            code = exit_info.code if isinstance(exit_info.code, int) else 1
-    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+from tritongen.cli import cli
+from tritongen.testing.cli import run
 
 
 def commands(

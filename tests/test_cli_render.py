@@ -5,33 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from engine_fixtures import CORPUS_DIR, make_engine_dir, make_tokenizer_dir, modern_config
 
-from tritongen.cli import main
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def run(*args: str | Path) -> Run:
-    """`tritongen ARGS` via `main`, the one place that maps errors to exit codes, with CliRunner's capture."""
-    runner = CliRunner()
-    code: int = -1
-    with runner.isolation() as (out, err, _):
-        try:
-            main([str(arg) for arg in args])
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
-    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+from tritongen.testing.cli import run
+from tritongen.testing.engines import CORPUS_DIR, make_engine_dir, make_tokenizer_dir, modern_config
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +20,9 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Path:
-    return make_engine_dir(tmp_path / "engines", modern_config("0.19.0", tp=2, max_batch_size=8), name="llama")
+    return make_engine_dir(
+        tmp_path / "engines", modern_config("0.19.0", tp=2, max_batch_size=8), name="llama"
+    )
 
 
 @pytest.fixture
@@ -52,19 +33,25 @@ def rendered(engine: Path, tokenizer: Path, tmp_path: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() and not p.is_symlink() else b"",
-                                             p.lstat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
+    return {
+        p.relative_to(root).as_posix(): (
+            p.read_bytes() if p.is_file() and not p.is_symlink() else b"",
+            p.lstat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+    }
 
 
-def test_render_prints_where_what_and_next(engine: Path, tokenizer: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_prints_where_what_and_next(
+    engine: Path, tokenizer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = run("render", "--engine", engine, "--tokenizer", tokenizer)
     assert result.code == 0, result.err
     assert "create    tensorrt_llm/config.pbtxt" in result.out
-    assert ("Rendered model_repos/llama (backend 0.19.0, latest layout, world size 2: tp 2 x pp 1)."
-            in result.out)
+    assert (
+        "Rendered model_repos/llama (backend 0.19.0, latest layout, world size 2: tp 2 x pp 1)." in result.out
+    )
     assert result.out.rstrip().endswith("Next: tritongen launch model_repos/llama")
     assert (tmp_path / "model_repos" / "llama" / "tritongen.json").is_file()
     again = run("render", "--engine", engine, "--tokenizer", tokenizer)
@@ -72,27 +59,43 @@ def test_render_prints_where_what_and_next(engine: Path, tokenizer: Path, tmp_pa
 
 
 def test_dry_run_lists_statuses_and_writes_nothing(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
-    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", "--dry-run")
+    result = run(
+        "render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", "--dry-run"
+    )
     assert result.code == 0
     assert "  create    ensemble/config.pbtxt" in result.out and "Dry run: would render" in result.out
     assert not (tmp_path / "repo").exists()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--set", "max_beam_widht=2"),
-     "error: --set max_beam_widht=2: unknown parameter 'max_beam_widht'. Did you mean max_beam_width?"),
-    (("--set", "max_beam_width=two"),
-     "error: --set max_beam_width=two: 'max_beam_width' expects a whole number >= 0, got 'two'."),
-    (("--set", "decoupled_mode=maybe"),
-     "error: --set decoupled_mode=maybe: 'decoupled_mode' expects true or false (also 1/0, yes/no), got 'maybe'."),
-    (("--set", "medusa_choices"), "error: --set medusa_choices: expected KEY=VALUE."),
-    (("--backend-version", "0.8", "--set", "lookahead_window_size=4"),
-     ("error: --set lookahead_window_size=4: 'lookahead_window_size' does not exist in backend 0.8.0 (it exists "
-      "in tensorrt_llm 0.19.0 and later).")),
-    (("--backend-version", "banana"), "error: 'banana' is not a version number."),
-])
-def test_usage_errors_exit_2_with_one_line(engine: Path, tokenizer: Path, tmp_path: Path, args: tuple[str, ...],
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--set", "max_beam_widht=2"),
+            "error: --set max_beam_widht=2: unknown parameter 'max_beam_widht'. Did you mean max_beam_width?",
+        ),
+        (
+            ("--set", "max_beam_width=two"),
+            "error: --set max_beam_width=two: 'max_beam_width' expects a whole number >= 0, got 'two'.",
+        ),
+        (
+            ("--set", "decoupled_mode=maybe"),
+            "error: --set decoupled_mode=maybe: 'decoupled_mode' expects true or false (also 1/0, yes/no), got 'maybe'.",
+        ),
+        (("--set", "medusa_choices"), "error: --set medusa_choices: expected KEY=VALUE."),
+        (
+            ("--backend-version", "0.8", "--set", "lookahead_window_size=4"),
+            (
+                "error: --set lookahead_window_size=4: 'lookahead_window_size' does not exist in backend 0.8.0 (it exists "
+                "in tensorrt_llm 0.19.0 and later)."
+            ),
+        ),
+        (("--backend-version", "banana"), "error: 'banana' is not a version number."),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    engine: Path, tokenizer: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", *args)
     assert result.code == 2
     assert result.err.startswith(message) and result.err.count("\n") == 1
@@ -102,22 +105,46 @@ def test_usage_errors_exit_2_with_one_line(engine: Path, tokenizer: Path, tmp_pa
 def test_output_is_a_file_exits_5(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("x")
     result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "taken")
-    assert result.code == 5 and result.err.startswith(f"error: {tmp_path / 'taken'} is a file, not a directory.")
-    below = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "taken" / "repo")
+    assert result.code == 5 and result.err.startswith(
+        f"error: {tmp_path / 'taken'} is a file, not a directory."
+    )
+    below = run(
+        "render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "taken" / "repo"
+    )
     assert below.code == 5 and "is a file, so" in below.err
     assert (tmp_path / "taken").read_text() == "x"
 
 
-def test_existing_output_without_force_exits_5_and_is_untouched(rendered: Path, engine: Path,
-                                                                tokenizer: Path) -> None:
+def test_existing_output_without_force_exits_5_and_is_untouched(
+    rendered: Path, engine: Path, tokenizer: Path
+) -> None:
     before = snapshot(rendered)
-    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", rendered,
-                 "--set", "kv_cache_free_gpu_mem_fraction=0.5")
+    result = run(
+        "render",
+        "--engine",
+        engine,
+        "--tokenizer",
+        tokenizer,
+        "--output",
+        rendered,
+        "--set",
+        "kv_cache_free_gpu_mem_fraction=0.5",
+    )
     assert result.code == 5
     assert "exists and 2 of its files would change; use --force to replace it." in result.err
     assert snapshot(rendered) == before
-    forced = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", rendered,
-                 "--set", "kv_cache_free_gpu_mem_fraction=0.5", "--force")
+    forced = run(
+        "render",
+        "--engine",
+        engine,
+        "--tokenizer",
+        tokenizer,
+        "--output",
+        rendered,
+        "--set",
+        "kv_cache_free_gpu_mem_fraction=0.5",
+        "--force",
+    )
     assert forced.code == 0 and "overwrite tensorrt_llm/config.pbtxt" in forced.out
 
 
@@ -142,8 +169,17 @@ def test_engine_and_tokenizer_errors(tmp_path: Path, engine: Path) -> None:
 
 
 def test_validation_error_exits_6_and_writes_nothing(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
-    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo",
-                 "--set", "max_tokens_in_paged_kv_cache=10")
+    result = run(
+        "render",
+        "--engine",
+        engine,
+        "--tokenizer",
+        tokenizer,
+        "--output",
+        tmp_path / "repo",
+        "--set",
+        "max_tokens_in_paged_kv_cache=10",
+    )
     assert result.code == 6 and "nothing was written" in result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["engines"]
 
@@ -151,14 +187,26 @@ def test_validation_error_exits_6_and_writes_nothing(engine: Path, tokenizer: Pa
 def test_config_file_and_no_streaming(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
     config = tmp_path / "values.yaml"
     config.write_text("tensorrt_llm:\n  kv_cache_free_gpu_mem_fraction: 0.6\n", encoding="utf-8")
-    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo",
-                 "--config", config, "--no-streaming")
+    result = run(
+        "render",
+        "--engine",
+        engine,
+        "--tokenizer",
+        tokenizer,
+        "--output",
+        tmp_path / "repo",
+        "--config",
+        config,
+        "--no-streaming",
+    )
     assert result.code == 0, result.err
     text = (tmp_path / "repo" / "tensorrt_llm" / "config.pbtxt").read_text()
     assert "decoupled: false" in text and 'string_value: "0.6"' in text
     explained = run("explain", tmp_path / "repo", "kv_cache_free_gpu_mem_fraction")
-    assert explained.code == 0 and f"file    --config {config}: tensorrt_llm.kv_cache_free_gpu_mem_fraction" in \
-        explained.out
+    assert (
+        explained.code == 0
+        and f"file    --config {config}: tensorrt_llm.kv_cache_free_gpu_mem_fraction" in explained.out
+    )
 
 
 def test_explain_table_and_one_parameter(rendered: Path) -> None:
@@ -167,11 +215,15 @@ def test_explain_table_and_one_parameter(rendered: Path) -> None:
     lines = table.out.splitlines()
     assert "backend 0.19.0 (latest layout, trtllm runtime)" in lines[0]
     assert lines[2].split() == ["MODEL", "PARAMETER", "VALUE", "SOURCE", "REASON"]
-    assert any(line.split()[:4] == ["tensorrt_llm", "enable_kv_cache_reuse", "true", "engine"] for line in lines)
+    assert any(
+        line.split()[:4] == ["tensorrt_llm", "enable_kv_cache_reuse", "true", "engine"] for line in lines
+    )
     one = run("explain", rendered, "triton_max_batch_size")
     rows = one.out.splitlines()[3:]
-    assert [row.split()[:4] for row in rows] == [[model, "triton_max_batch_size", "8", "engine"] for model in (
-        "preprocessing", "tensorrt_llm", "postprocessing", "ensemble", "tensorrt_llm_bls")]
+    assert [row.split()[:4] for row in rows] == [
+        [model, "triton_max_batch_size", "8", "engine"]
+        for model in ("preprocessing", "tensorrt_llm", "postprocessing", "ensemble", "tensorrt_llm_bls")
+    ]
     assert run("explain", rendered, "gpt_model_type").out.count("batching_strategy") == 1  # the key works too
 
 
@@ -215,20 +267,45 @@ def test_check_warnings_pass_unless_strict(tmp_path: Path) -> None:
 def test_help_lists_the_options() -> None:
     result = run("render", "--help")
     assert result.code == 0
-    for option in ("--engine", "--output", "--tokenizer", "--backend-version", "--set", "--config", "--placement",
-                   "--force", "--dry-run", "--tp", "--pp", "--no-streaming"):
+    for option in (
+        "--engine",
+        "--output",
+        "--tokenizer",
+        "--backend-version",
+        "--set",
+        "--config",
+        "--placement",
+        "--force",
+        "--dry-run",
+        "--tp",
+        "--pp",
+        "--no-streaming",
+    ):
         assert option in result.out
     assert os.environ.get("COLUMNS") is None or result.out
 
 
-def test_render_writes_cluster_files_and_stays_idempotent(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_render_writes_cluster_files_and_stays_idempotent(
+    engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     import subprocess
 
     import yaml
 
     repo = tmp_path / "repo"
-    first = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", repo, "--slurm", "--k8s",
-                "--image", "nvcr.io/nvidia/tritonserver:25.05-trtllm-python-py3")
+    first = run(
+        "render",
+        "--engine",
+        engine,
+        "--tokenizer",
+        tokenizer,
+        "--output",
+        repo,
+        "--slurm",
+        "--k8s",
+        "--image",
+        "nvcr.io/nvidia/tritonserver:25.05-trtllm-python-py3",
+    )
     assert first.code == 0, first.err
     script, manifest = repo / "tritongen.slurm.sh", repo / "tritongen.lws.yaml"
     assert "srun --mpi=pmix" in script.read_text() and "--ntasks=2" in script.read_text()
@@ -252,7 +329,9 @@ def test_check_against_another_engine_directory(engine: Path, rendered: Path, tm
 
 
 def test_k8s_without_image_fails_before_writing(engine: Path, tokenizer: Path, tmp_path: Path) -> None:
-    result = run("render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", "--k8s")
+    result = run(
+        "render", "--engine", engine, "--tokenizer", tokenizer, "--output", tmp_path / "repo", "--k8s"
+    )
     assert result.code == 2
     assert "--k8s needs --image" in result.err
     assert not (tmp_path / "repo").exists()

@@ -17,21 +17,6 @@ from tritongen.http import server_sent_events
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(scope="module")
-def latest() -> RunningServer:
-    return servers.latest_server()
-
-
-@pytest.fixture(scope="module")
-def compat() -> RunningServer:
-    return servers.compat_server()
-
-
-@pytest.fixture(scope="session")
-def smollm2() -> Any:
-    return servers.load_tokenizer(servers.smollm2_dir())
-
-
 def run_cli(*args: str) -> tuple[int, str, str]:
     """`tritongen ARGS` through `main` (where errors become exit codes) with CliRunner's capture."""
     code = -1

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fixtures import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tritongen.engine import EngineLayout, EngineSpec, decode_quant_mode, read_engine
+from tritongen.errors import EngineError, UsageError
+from tritongen.testing.engines import (
     CORPUS_DIR,
     CORPUS_ENGINES,
     SYNTHETIC_DIR,
@@ -30,11 +35,6 @@ from engine_fixtures import (
     trtllm_build_config,
     write_rank_files,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from tritongen.engine import EngineLayout, EngineSpec, decode_quant_mode, read_engine
-from tritongen.errors import EngineError, UsageError
 
 
 def engine_error(path: Path, **kwargs: Any) -> EngineError:

@@ -45,7 +45,13 @@ mpirun --allow-run-as-root
 """.split()  # noqa: SIM905 (kept in the reference's own layout)
 
 # What tritongen adds to upstream's command, each for a reason given in command.py.
-TRITONGEN_ADDITIONS = ("--noprefix", "--tag-output", "--http-address=", "--grpc-address=", "--exit-timeout-secs=")
+TRITONGEN_ADDITIONS = (
+    "--noprefix",
+    "--tag-output",
+    "--http-address=",
+    "--grpc-address=",
+    "--exit-timeout-secs=",
+)
 
 
 def spec(world_size: int = 2, **changes: object) -> LaunchSpec:
@@ -108,8 +114,9 @@ def test_world_size_1_with_mpi_is_one_rank_block() -> None:
 
 
 def test_world_size_4_ranks_above_0_load_only_every_trtllm_model() -> None:
-    command = build_launch_command(spec(world_size=4, trtllm_models=("tensorrt_llm", "tensorrt_llm_draft")),
-                                   BASE_ENV)
+    command = build_launch_command(
+        spec(world_size=4, trtllm_models=("tensorrt_llm", "tensorrt_llm_draft")), BASE_ENV
+    )
     blocks = [list(block) for block in command.rank_blocks]
     assert len(blocks) == 4
     assert command.argv.count(":") == 3
@@ -121,8 +128,10 @@ def test_world_size_4_ranks_above_0_load_only_every_trtllm_model() -> None:
         assert block.count("--http-port=8000") == 1  # the same ports on every rank
         if rank:
             explicit = block.index("--model-control-mode=explicit")
-            assert block[explicit + 1 : explicit + 3] == ["--load-model=tensorrt_llm",
-                                                          "--load-model=tensorrt_llm_draft"]
+            assert block[explicit + 1 : explicit + 3] == [
+                "--load-model=tensorrt_llm",
+                "--load-model=tensorrt_llm_draft",
+            ]
 
 
 def test_allow_run_as_root_only_as_root_and_oversubscribe_on_request() -> None:
@@ -136,8 +145,13 @@ def test_allow_run_as_root_only_as_root_and_oversubscribe_on_request() -> None:
 def test_ports_and_host_binding() -> None:
     command = build_launch_command(spec(ports=Ports(9000, 9001, 9002), host="0.0.0.0"), BASE_ENV)
     for block in command.rank_blocks:
-        assert {"--http-port=9000", "--grpc-port=9001", "--metrics-port=9002",
-                "--http-address=0.0.0.0", "--grpc-address=0.0.0.0"} <= set(block)
+        assert {
+            "--http-port=9000",
+            "--grpc-port=9001",
+            "--metrics-port=9002",
+            "--http-address=0.0.0.0",
+            "--grpc-address=0.0.0.0",
+        } <= set(block)
 
 
 def test_log_verbose_only_on_rank_0() -> None:
@@ -147,21 +161,42 @@ def test_log_verbose_only_on_rank_0() -> None:
 
 
 def test_environment_exported_to_every_rank_and_forced_variables() -> None:
-    base = {**BASE_ENV, "PYTHONPATH": "/x", "NCCL_DEBUG": "INFO", "TRITONGEN_CACHE_DIR": "/c",
-            "CUDA_VISIBLE_DEVICES": "0,1", "HF_HUB_OFFLINE": "1", "SECRET_TOKEN": "s", "NCCL_NVLS_ENABLE": "1"}
-    server = TritonServer(Path("/ts/bin/tritonserver"), Path("/be"), "flag",
-                          {"PATH": "/venv/bin", "LD_LIBRARY_PATH": "/py/lib"})
+    base = {
+        **BASE_ENV,
+        "PYTHONPATH": "/x",
+        "NCCL_DEBUG": "INFO",
+        "TRITONGEN_CACHE_DIR": "/c",
+        "CUDA_VISIBLE_DEVICES": "0,1",
+        "HF_HUB_OFFLINE": "1",
+        "SECRET_TOKEN": "s",
+        "NCCL_NVLS_ENABLE": "1",
+    }
+    server = TritonServer(
+        Path("/ts/bin/tritonserver"), Path("/be"), "flag", {"PATH": "/venv/bin", "LD_LIBRARY_PATH": "/py/lib"}
+    )
     command = build_launch_command(spec(server=server), base)
     exported = [command.prefix[i + 1] for i, arg in enumerate(command.prefix) if arg == "-x"]
-    assert exported == ["PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES",
-                        "NCCL_DEBUG", "TRITONGEN_CACHE_DIR", *FORCED_ENV]
+    assert exported == [
+        "PATH",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "HF_HUB_OFFLINE",
+        "CUDA_VISIBLE_DEVICES",
+        "NCCL_DEBUG",
+        "TRITONGEN_CACHE_DIR",
+        *FORCED_ENV,
+    ]
     assert "SECRET_TOKEN" not in exported
     assert command.env["PATH"] == "/venv/bin:/usr/bin:/bin"
     assert command.env["LD_LIBRARY_PATH"] == "/py/lib"
     assert command.env["NCCL_NVLS_ENABLE"] == "0"  # forced even when the user set it
-    assert command.added_env == {"PATH": "/venv/bin:/usr/bin:/bin", "LD_LIBRARY_PATH": "/py/lib",
-                                 "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
-                                 "NVSHMEM_DISABLE_NVLS": "1"}
+    assert command.added_env == {
+        "PATH": "/venv/bin:/usr/bin:/bin",
+        "LD_LIBRARY_PATH": "/py/lib",
+        "NCCL_NVLS_ENABLE": "0",
+        "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+        "NVSHMEM_DISABLE_NVLS": "1",
+    }
     assert all(block[-1] == "--backend-directory=/be" for block in command.rank_blocks)
     assert exported_names({"PATH": "p"}) == ["PATH", *FORCED_ENV]
 
@@ -182,7 +217,9 @@ def test_hosts_and_hostfile_go_to_mpirun() -> None:
 def test_render_puts_one_rank_block_per_line() -> None:
     lines = build_launch_command(spec(world_size=3), BASE_ENV).render().splitlines()
     assert lines[0].startswith("mpirun --allow-run-as-root")
-    assert [line.strip().startswith("-n 1 /opt/tritonserver/bin/tritonserver") for line in lines[1:]] == [True] * 3
+    assert [line.strip().startswith("-n 1 /opt/tritonserver/bin/tritonserver") for line in lines[1:]] == [
+        True
+    ] * 3
     assert lines[1].endswith(": \\") and lines[2].endswith(": \\") and not lines[3].endswith(":")
 
 
@@ -262,9 +299,12 @@ def write_config(model_dir: Path, text: str) -> None:
 
 def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> None:
     torch_repo = tmp_path / "torch"
-    write_config(torch_repo / "tensorrt_llm", 'backend: "python"\n'
-                 'parameters { key: "gpt_model_path" value: { string_value: "/nowhere" } }\n'
-                 'parameters { key: "tp_size" value: { string_value: "2" } }\n')
+    write_config(
+        torch_repo / "tensorrt_llm",
+        'backend: "python"\n'
+        'parameters { key: "gpt_model_path" value: { string_value: "/nowhere" } }\n'
+        'parameters { key: "tp_size" value: { string_value: "2" } }\n',
+    )
     facts = inspect_repository(torch_repo)
     assert (facts.world_size, facts.world_size_source) == (2, "tensorrt_llm parameter tp_size")
 
@@ -276,10 +316,16 @@ def test_world_size_from_tp_size_and_from_the_engine_config(tmp_path: Path) -> N
     for rank in range(4):
         (engine / f"rank{rank}.engine").write_bytes(b"engine")
     trt_repo = tmp_path / "trt"
-    write_config(trt_repo / "tensorrt_llm", 'backend: "tensorrtllm"\n'
-                 f'parameters {{ key: "gpt_model_path" value: {{ string_value: "{engine}" }} }}\n')
-    write_config(trt_repo / "tensorrt_llm_bls", 'backend: "python"\n'
-                 'parameters { key: "tensorrt_llm_model_name" value: { string_value: "tensorrt_llm" } }\n')
+    write_config(
+        trt_repo / "tensorrt_llm",
+        'backend: "tensorrtllm"\n'
+        f'parameters {{ key: "gpt_model_path" value: {{ string_value: "{engine}" }} }}\n',
+    )
+    write_config(
+        trt_repo / "tensorrt_llm_bls",
+        'backend: "python"\n'
+        'parameters { key: "tensorrt_llm_model_name" value: { string_value: "tensorrt_llm" } }\n',
+    )
     facts = inspect_repository(trt_repo)
     assert facts.world_size == 4
     assert facts.world_size_source == f"engine config {engine / 'config.json'}"
@@ -298,8 +344,11 @@ def test_world_size_from_a_legacy_engine(tmp_path: Path) -> None:
         name = legacy_rank_file_name(builder["name"], builder["precision"], tp=4, pp=1, cp=1, rank=rank)
         (engine / name).write_bytes(b"engine")
     repo = tmp_path / "repo"
-    write_config(repo / "tensorrt_llm", 'backend: "tensorrtllm"\n'
-                 f'parameters {{ key: "gpt_model_path" value: {{ string_value: "{engine}" }} }}\n')
+    write_config(
+        repo / "tensorrt_llm",
+        'backend: "tensorrtllm"\n'
+        f'parameters {{ key: "gpt_model_path" value: {{ string_value: "{engine}" }} }}\n',
+    )
     assert inspect_repository(repo).world_size == 4
 
 
@@ -457,8 +506,11 @@ LWS_SCHEMA = {
             "properties": {
                 "replicas": {"type": "integer", "minimum": 0},
                 "startupPolicy": {"enum": ["LeaderCreated", "LeaderReady"]},
-                "networkConfig": {"type": "object", "additionalProperties": False,
-                                  "properties": {"subdomainPolicy": {"enum": ["Shared", "UniquePerReplica"]}}},
+                "networkConfig": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"subdomainPolicy": {"enum": ["Shared", "UniquePerReplica"]}},
+                },
                 "leaderWorkerTemplate": {
                     "type": "object",
                     "additionalProperties": False,
@@ -483,13 +535,23 @@ def test_leaderworkerset_manifest_validates(tmp_path: Path) -> None:
 
     from tritongen.launch.cluster import cluster_spec, leaderworkerset_yaml
 
-    manifest = yaml.safe_load(leaderworkerset_yaml(cluster_spec(cluster_repo(tmp_path, 4), gpus_per_node=2,
-                                                                 image="nvcr.io/nvidia/tritonserver:24.08")))
+    manifest = yaml.safe_load(
+        leaderworkerset_yaml(
+            cluster_spec(
+                cluster_repo(tmp_path, 4), gpus_per_node=2, image="nvcr.io/nvidia/tritonserver:24.08"
+            )
+        )
+    )
     jsonschema.validate(manifest, LWS_SCHEMA)
     template = manifest["spec"]["leaderWorkerTemplate"]
     assert template["size"] == 2
     for role in ("leaderTemplate", "workerTemplate"):
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check"}, "spec": template[role]["spec"]}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "check"},
+            "spec": template[role]["spec"],
+        }
         kubernetes_validate.validate(pod, "1.30", strict=True)
     leader = template["leaderTemplate"]["spec"]["containers"][0]
     assert leader["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
@@ -501,19 +563,26 @@ def test_leaderworkerset_leader_runs_mpirun_over_the_group(tmp_path: Path) -> No
 
     from tritongen.launch.cluster import cluster_spec, leaderworkerset_yaml
 
-    manifest = yaml.safe_load(leaderworkerset_yaml(cluster_spec(cluster_repo(tmp_path, 4), gpus_per_node=2,
-                                                                 image="img")))
+    manifest = yaml.safe_load(
+        leaderworkerset_yaml(cluster_spec(cluster_repo(tmp_path, 4), gpus_per_node=2, image="img"))
+    )
     script = manifest["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["command"][2]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     executable(bin_dir / "mpirun", FAKE_SERVER)
     out = tmp_path / "out"
     out.mkdir()
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out),
-           "LWS_LEADER_ADDRESS": "tritongen-0.tritongen.default", "LWS_GROUP_SIZE": "2"}
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "OUT": str(out),
+        "LWS_LEADER_ADDRESS": "tritongen-0.tritongen.default",
+        "LWS_GROUP_SIZE": "2",
+    }
     subprocess.run(["bash", "-c", script], env=env, check=True)
     argv = (out / "mpirun.args").read_text().split()
-    assert argv[argv.index("--host") + 1] == "tritongen-0.tritongen.default:2,tritongen-0-1.tritongen.default:2"
+    assert (
+        argv[argv.index("--host") + 1] == "tritongen-0.tritongen.default:2,tritongen-0-1.tritongen.default:2"
+    )
     assert argv.count("-n") == 4
 
 
@@ -526,8 +595,9 @@ def test_cluster_spec_errors(tmp_path: Path) -> None:
         leaderworkerset_manifest(cluster_spec(FIXTURE))
 
 
-def test_launch_defaults_to_the_only_repository_under_model_repos(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_defaults_to_the_only_repository_under_model_repos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from tritongen.cli import cli

@@ -607,8 +607,11 @@ def test_slurm_script_runs_every_llm_rank_under_trtllm_llmapi_launch(tmp_path):
     assert "#SBATCH --nodes=2" in script and "--ntasks=2" in script and "--ntasks-per-node=1" in script
     assert f"trtllm-llmapi-launch /opt/tritonserver/bin/tritonserver --model-repository={out}" in script
     assert "--container-image=nvcr.io/x:1" in script and "--load-model" not in script
-    k8s = run_cli([*base, "--force", "--k8s", "--image", "x"], os.environ)
-    assert k8s.returncode == 2 and "--k8s is not available for --target llmapi" in k8s.stderr
+    # --k8s too (tests/test_llmapi_cluster.py checks the manifest): one pod per node here.
+    k8s = run_cli([*base, "--force", "--k8s", "--gpus-per-node", "1", "--image", "x"], os.environ)
+    assert k8s.returncode == 0, k8s.stderr
+    manifest = yaml.safe_load((out / "tritongen.lws.yaml").read_text())
+    assert manifest["spec"]["leaderWorkerTemplate"]["size"] == 2
 
 
 def test_check_finds_a_checkpoint_without_tokenizer_and_tokenizer_flag_fixes_it(tmp_path):

@@ -40,8 +40,10 @@ def split_sample() -> tuple[dict[str, Any], dict[str, Any]]:
     base["json"]["results"] = [r for r in results if r["part"] not in NEW_PARTS]
     document = {
         **copy.deepcopy(step["json"]),
-        "command": "scripts/reliability.py --full --parts stub-death,supervisor-death,hostile-paths "
-        "--json /tmp/new.json --work /tmp/work",
+        "command": (
+            "scripts/reliability.py --full --parts stub-death,supervisor-death,hostile-paths "
+            "--json /tmp/new.json --work /tmp/work"
+        ),
         "mode": "full",
         "started_at": "2026-12-05T01:00:00+00:00",
         "duration_s": 100.0,

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fixtures import CORPUS_ENGINES, corpus_engine_dir, make_engine_dir, modern_config, set_key
-from render_support import GOLDEN_CASES, make_checkpoint_dir, render_case, tokenizer_dir
 
 from tritongen.errors import EngineError, UsageError
 from tritongen.memory import (
@@ -44,6 +42,14 @@ from tritongen.memory.runtime import (
 from tritongen.memory.settings import KvSettings
 from tritongen.memory.units import GIB
 from tritongen.render.pipeline import render_engine
+from tritongen.testing.engines import (
+    CORPUS_ENGINES,
+    corpus_engine_dir,
+    make_engine_dir,
+    modern_config,
+    set_key,
+)
+from tritongen.testing.render_cases import GOLDEN_CASES, make_checkpoint_dir, render_case, tokenizer_dir
 
 LOGS = json.loads((Path(__file__).parent / "data" / "kv_cache_logs.json").read_text(encoding="utf-8"))
 HALF_CENT_GIB = 0.005 * GIB  # the log prints GiB with two decimals

@@ -26,25 +26,38 @@ LOGITS = entry("logits_datatype")
 POLICY = entry("batch_scheduler_policy")
 DEVICES = entry("gpu_device_ids")
 TOKENIZER = entry("tokenizer_dir")
-TYPED_EXAMPLES = {ParamType.INT: BEAM, ParamType.FLOAT: FRACTION, ParamType.BOOL: DECOUPLED,
-                  ParamType.DATATYPE: LOGITS, ParamType.STR: TOKENIZER, ParamType.CSV: DEVICES}
+TYPED_EXAMPLES = {
+    ParamType.INT: BEAM,
+    ParamType.FLOAT: FRACTION,
+    ParamType.BOOL: DECOUPLED,
+    ParamType.DATATYPE: LOGITS,
+    ParamType.STR: TOKENIZER,
+    ParamType.CSV: DEVICES,
+}
 
 
 def test_parse_set_plain_and_scoped_keys() -> None:
     plain = parse_set("max_beam_width=2")
     assert (plain.model, plain.name, plain.raw, plain.source) == (None, "max_beam_width", "2", Source.FLAG)
     scoped = parse_set("tensorrt_llm.kv_cache_free_gpu_mem_fraction=0.5")
-    assert (scoped.model, scoped.name, scoped.raw) == ("tensorrt_llm", "kv_cache_free_gpu_mem_fraction", "0.5")
+    assert (scoped.model, scoped.name, scoped.raw) == (
+        "tensorrt_llm",
+        "kv_cache_free_gpu_mem_fraction",
+        "0.5",
+    )
     assert parse_set("tokenizer_dir=/a=b").raw == "/a=b"  # only the first '=' separates
     assert parse_set("max_tokens_in_paged_kv_cache=").raw == ""
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("max_beam_width", "expected KEY=VALUE"),
-    ("=2", "is not a parameter key"),
-    ("a.b.c=1", "is not a parameter key"),
-    ("tensorrt_lm.max_beam_width=2", "unknown model 'tensorrt_lm'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("max_beam_width", "expected KEY=VALUE"),
+        ("=2", "is not a parameter key"),
+        ("a.b.c=1", "is not a parameter key"),
+        ("tensorrt_lm.max_beam_width=2", "unknown model 'tensorrt_lm'"),
+    ],
+)
 def test_parse_set_errors(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         parse_set(text)
@@ -57,30 +70,60 @@ def test_unknown_model_suggests_the_close_one() -> None:
     assert caught.value.hint is not None and caught.value.hint.startswith("Did you mean tensorrt_llm")
 
 
-@pytest.mark.parametrize(("param", "raw", "expected"), [
-    (BEAM, "2", 2), (BEAM, " 4 ", 4), (BEAM, 3, 3),
-    (FRACTION, "0.5", 0.5), (FRACTION, "1", 1.0), (FRACTION, 0.25, 0.25), (FRACTION, "5e-1", 0.5),
-    (DECOUPLED, "TRUE", True), (DECOUPLED, "yes", True), (DECOUPLED, "1", True), (DECOUPLED, "No", False),
-    (DECOUPLED, "false", False), (DECOUPLED, False, False), (DECOUPLED, 0, False),
-    (LOGITS, "type_fp16", "TYPE_FP16"), (LOGITS, "TYPE_BF16", "TYPE_BF16"),
-    (POLICY, "max_utilization", "max_utilization"),
-    (DEVICES, "0, 1;2,3", "0,1;2,3"), (DEVICES, 0, "0"),
-    (TOKENIZER, "/models/tok", "/models/tok"), (TOKENIZER, "", None), (TOKENIZER, None, None),
-])
+@pytest.mark.parametrize(
+    ("param", "raw", "expected"),
+    [
+        (BEAM, "2", 2),
+        (BEAM, " 4 ", 4),
+        (BEAM, 3, 3),
+        (FRACTION, "0.5", 0.5),
+        (FRACTION, "1", 1.0),
+        (FRACTION, 0.25, 0.25),
+        (FRACTION, "5e-1", 0.5),
+        (DECOUPLED, "TRUE", True),
+        (DECOUPLED, "yes", True),
+        (DECOUPLED, "1", True),
+        (DECOUPLED, "No", False),
+        (DECOUPLED, "false", False),
+        (DECOUPLED, False, False),
+        (DECOUPLED, 0, False),
+        (LOGITS, "type_fp16", "TYPE_FP16"),
+        (LOGITS, "TYPE_BF16", "TYPE_BF16"),
+        (POLICY, "max_utilization", "max_utilization"),
+        (DEVICES, "0, 1;2,3", "0,1;2,3"),
+        (DEVICES, 0, "0"),
+        (TOKENIZER, "/models/tok", "/models/tok"),
+        (TOKENIZER, "", None),
+        (TOKENIZER, None, None),
+    ],
+)
 def test_coerce_accepts(param: Param, raw: object, expected: object) -> None:
     assert coerce(param, raw, "--set x") == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("param", "raw", "expected"), [
-    (BEAM, "two", "a whole number >= 0"), (BEAM, "-1", "a whole number >= 0"), (BEAM, "1.5", "a whole number"),
-    (BEAM, True, "a whole number"), (FRACTION, "nan", "a number"), (FRACTION, "inf", "a number"),
-    (FRACTION, "half", "a number"), (DECOUPLED, "maybe", "true or false"), (DECOUPLED, 2, "true or false"),
-    (LOGITS, "TYPE_INT8", "one of TYPE_FP32, TYPE_FP16, TYPE_BF16"), (POLICY, "fastest", "one of"),
-    (DEVICES, "0,a", "comma-separated integers"), (TOKENIZER, "${tokenizer_dir}", "a text value"),
-    (TOKENIZER, "a\nb", "a text value"), (TOKENIZER, "{{ x }}", "a text value"),
-    (FRACTION, "1.5", "a number in (0, 1]"), (FRACTION, 0, "a number in (0, 1]"),
-    (POLICY, "static_batch", "one of guaranteed_no_evict, max_utilization"),
-])
+@pytest.mark.parametrize(
+    ("param", "raw", "expected"),
+    [
+        (BEAM, "two", "a whole number >= 0"),
+        (BEAM, "-1", "a whole number >= 0"),
+        (BEAM, "1.5", "a whole number"),
+        (BEAM, True, "a whole number"),
+        (FRACTION, "nan", "a number"),
+        (FRACTION, "inf", "a number"),
+        (FRACTION, "half", "a number"),
+        (DECOUPLED, "maybe", "true or false"),
+        (DECOUPLED, 2, "true or false"),
+        (LOGITS, "TYPE_INT8", "one of TYPE_FP32, TYPE_FP16, TYPE_BF16"),
+        (POLICY, "fastest", "one of"),
+        (DEVICES, "0,a", "comma-separated integers"),
+        (TOKENIZER, "${tokenizer_dir}", "a text value"),
+        (TOKENIZER, "a\nb", "a text value"),
+        (TOKENIZER, "{{ x }}", "a text value"),
+        (FRACTION, "1.5", "a number in (0, 1]"),
+        (FRACTION, 0, "a number in (0, 1]"),
+        (POLICY, "static_batch", "one of guaranteed_no_evict, max_utilization"),
+    ],
+)
 def test_coerce_rejects_with_key_type_and_value(param: Param, raw: object, expected: str) -> None:
     with pytest.raises(UsageError) as caught:
         coerce(param, raw, "--set something")  # type: ignore[arg-type]
@@ -101,8 +144,13 @@ def test_required_values_cannot_be_empty() -> None:
 
 def test_resolve_applies_a_plain_name_to_every_model_that_has_it() -> None:
     targets = resolve(parse_set("triton_max_batch_size=4"), v("0.19"), "trtllm", "latest")
-    assert {p.model for p in targets} == {"preprocessing", "tensorrt_llm", "postprocessing", "ensemble",
-                                          "tensorrt_llm_bls"}
+    assert {p.model for p in targets} == {
+        "preprocessing",
+        "tensorrt_llm",
+        "postprocessing",
+        "ensemble",
+        "tensorrt_llm_bls",
+    }
     scoped = resolve(parse_set("tensorrt_llm.triton_max_batch_size=4"), v("0.19"), "trtllm", "latest")
     assert [p.model for p in scoped] == ["tensorrt_llm"]
 
@@ -142,22 +190,31 @@ def test_bls_key_for_a_generation_without_bls() -> None:
 
 def test_config_file_flat_and_per_model(tmp_path: Path) -> None:
     path = tmp_path / "o.yaml"
-    path.write_text("max_beam_width: 2\ntensorrt_llm:\n  decoupled_mode: false\n  gpu_device_ids: [0, 1]\n"
-                    "ensemble.triton_max_batch_size: 4\n", encoding="utf-8")
+    path.write_text(
+        "max_beam_width: 2\ntensorrt_llm:\n  decoupled_mode: false\n  gpu_device_ids: [0, 1]\n"
+        "ensemble.triton_max_batch_size: 4\n",
+        encoding="utf-8",
+    )
     found = [(o.model, o.name, o.raw, o.source) for o in load_config_file(path)]
-    assert found == [(None, "max_beam_width", 2, Source.FILE), ("tensorrt_llm", "decoupled_mode", False, Source.FILE),
-                     ("tensorrt_llm", "gpu_device_ids", "0,1", Source.FILE),
-                     ("ensemble", "triton_max_batch_size", 4, Source.FILE)]
+    assert found == [
+        (None, "max_beam_width", 2, Source.FILE),
+        ("tensorrt_llm", "decoupled_mode", False, Source.FILE),
+        ("tensorrt_llm", "gpu_device_ids", "0,1", Source.FILE),
+        ("ensemble", "triton_max_batch_size", 4, Source.FILE),
+    ]
     assert load_config_file(_write(tmp_path, "")) == ()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("- a\n- b\n", "must hold a mapping"),
-    ("a: [\n", "is not valid YAML"),
-    ("tensorrt_lm:\n  max_beam_width: 2\n", "unknown model 'tensorrt_lm'"),
-    ("max_beam_width: {a: 1}\n", "unknown model 'max_beam_width'"),
-    ("max_beam_width: [a, b]\n", "expected a single value"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "must hold a mapping"),
+        ("a: [\n", "is not valid YAML"),
+        ("tensorrt_lm:\n  max_beam_width: 2\n", "unknown model 'tensorrt_lm'"),
+        ("max_beam_width: {a: 1}\n", "unknown model 'max_beam_width'"),
+        ("max_beam_width: [a, b]\n", "expected a single value"),
+    ],
+)
 def test_config_file_errors(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         load_config_file(_write(tmp_path, text))
@@ -182,9 +239,11 @@ VALUES = {
     ParamType.BOOL: st.booleans(),
     ParamType.DATATYPE: st.sampled_from(TRITON_DATATYPES),
     ParamType.STR: st.text(st.characters(min_codepoint=32, exclude_characters="${%"), min_size=1).filter(
-        lambda text: text.strip() == text),
+        lambda text: text.strip() == text
+    ),
     ParamType.CSV: st.lists(st.lists(st.integers(0, 64), min_size=1, max_size=4), min_size=1, max_size=3).map(
-        lambda groups: ";".join(",".join(map(str, group)) for group in groups)),
+        lambda groups: ";".join(",".join(map(str, group)) for group in groups)
+    ),
 }
 
 

@@ -8,15 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fixtures import (
-    corpus_engine_dir,
-    legacy_config,
-    make_engine_dir,
-    make_tokenizer_dir,
-    modern_config,
-    trtllm_build_config,
-)
-from render_support import make_checkpoint_dir
 
 from tritongen.engine.reader import read_engine
 from tritongen.engine.spec import EngineSpec
@@ -25,6 +16,15 @@ from tritongen.render.catalogue import params_for
 from tritongen.render.catalogue_types import MODELS, Source
 from tritongen.render.overrides import load_config_file, parse_sets
 from tritongen.render.plan import Plan, build_plan
+from tritongen.testing.engines import (
+    corpus_engine_dir,
+    legacy_config,
+    make_engine_dir,
+    make_tokenizer_dir,
+    modern_config,
+    trtllm_build_config,
+)
+from tritongen.testing.render_cases import make_checkpoint_dir
 from tritongen.versions import v
 
 
@@ -36,8 +36,10 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def engine(tmp_path: Path) -> Callable[..., EngineSpec]:
     """An engine spec read from a synthetic config.json (modern layout unless a config is given)."""
+
     def make(version: str = "0.19.0", config: dict[str, Any] | None = None, **kw: Any) -> EngineSpec:
         return read_engine(make_engine_dir(tmp_path / "engines", config or modern_config(version, **kw)))
+
     return make
 
 
@@ -50,23 +52,33 @@ def values(plan: Plan, name: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("version", ["0.8.0", "0.13.0", "0.19.0", "1.2.0rc6"])
-def test_every_catalogue_parameter_of_the_version_is_planned(engine: Callable[..., EngineSpec], tokenizer: Path,
-                                                             version: str) -> None:
+def test_every_catalogue_parameter_of_the_version_is_planned(
+    engine: Callable[..., EngineSpec], tokenizer: Path, version: str
+) -> None:
     plan = plan_for(engine(version), tokenizer)
     for model in plan.models:
-        assert [s.name for s in plan.for_model(model)] == [p.name for p in params_for(model, plan.backend_version)]
+        assert [s.name for s in plan.for_model(model)] == [
+            p.name for p in params_for(model, plan.backend_version)
+        ]
     assert all(s.reason for s in plan.settings)
 
 
-def test_batch_size_beam_and_types_come_from_the_engine(engine: Callable[..., EngineSpec], tokenizer: Path) -> None:
-    plan = plan_for(engine("1.2.0", max_batch_size=12, max_beam_width=3, dtype="bfloat16", logits_dtype="float16"),
-                    tokenizer)
+def test_batch_size_beam_and_types_come_from_the_engine(
+    engine: Callable[..., EngineSpec], tokenizer: Path
+) -> None:
+    plan = plan_for(
+        engine("1.2.0", max_batch_size=12, max_beam_width=3, dtype="bfloat16", logits_dtype="float16"),
+        tokenizer,
+    )
     assert set(values(plan, "triton_max_batch_size").values()) == {12}
     assert len(values(plan, "triton_max_batch_size")) == 5
     assert plan.setting("tensorrt_llm", "triton_max_batch_size").source is Source.ENGINE
     assert plan.value("tensorrt_llm", "max_beam_width") == 3
-    assert values(plan, "logits_datatype") == {"tensorrt_llm": "TYPE_FP16", "ensemble": "TYPE_FP16",
-                                               "tensorrt_llm_bls": "TYPE_FP16"}
+    assert values(plan, "logits_datatype") == {
+        "tensorrt_llm": "TYPE_FP16",
+        "ensemble": "TYPE_FP16",
+        "tensorrt_llm_bls": "TYPE_FP16",
+    }
     assert plan.value("tensorrt_llm", "prompt_embedding_table_data_type") == "TYPE_BF16"
     assert plan.value("tensorrt_llm", "encoder_input_features_data_type") == "TYPE_BF16"
 
@@ -101,7 +113,8 @@ def test_no_streaming_turns_decoupled_off(engine: Callable[..., EngineSpec], tok
 
 @pytest.mark.parametrize("paged_context_fmha", [True, False])
 def test_kv_cache_reuse_and_chunked_context_follow_paged_context_fmha(
-        engine: Callable[..., EngineSpec], tokenizer: Path, paged_context_fmha: bool) -> None:
+    engine: Callable[..., EngineSpec], tokenizer: Path, paged_context_fmha: bool
+) -> None:
     plan = plan_for(engine(paged_context_fmha=paged_context_fmha), tokenizer)
     for name in ("enable_kv_cache_reuse", "enable_chunked_context"):
         setting = plan.setting("tensorrt_llm", name)
@@ -109,13 +122,16 @@ def test_kv_cache_reuse_and_chunked_context_follow_paged_context_fmha(
         assert setting.source is Source.ENGINE
 
 
-def test_static_batching_when_the_engine_cannot_batch_in_flight(engine: Callable[..., EngineSpec],
-                                                                tokenizer: Path) -> None:
+def test_static_batching_when_the_engine_cannot_batch_in_flight(
+    engine: Callable[..., EngineSpec], tokenizer: Path
+) -> None:
     plan = plan_for(engine(paged_kv_cache=False, kv_cache_type="CONTINUOUS"), tokenizer)
     setting = plan.setting("tensorrt_llm", "batching_strategy")
     assert setting.value == "V1" and "paged KV cache" in setting.reason
     assert any("static (V1) batching" in warning for warning in plan.warnings)
-    assert plan_for(engine(), tokenizer).value("tensorrt_llm", "batching_strategy") == "inflight_fused_batching"
+    assert (
+        plan_for(engine(), tokenizer).value("tensorrt_llm", "batching_strategy") == "inflight_fused_batching"
+    )
 
 
 def test_instance_counts(engine: Callable[..., EngineSpec], tokenizer: Path) -> None:
@@ -136,8 +152,10 @@ def test_instance_counts(engine: Callable[..., EngineSpec], tokenizer: Path) -> 
     old = plan_for(engine("0.8.0", config=trtllm_build_config(max_batch_size=16)), tokenizer)
     assert old.value("preprocessing", "preprocessing_instance_count") == 4
     kept = plan_for(engine(), tokenizer, "bls_instance_count=3")
-    assert (kept.value("tensorrt_llm_bls", "bls_instance_count"),
-            kept.setting("tensorrt_llm_bls", "bls_instance_count").source) == (3, Source.FLAG)
+    assert (
+        kept.value("tensorrt_llm_bls", "bls_instance_count"),
+        kept.setting("tensorrt_llm_bls", "bls_instance_count").source,
+    ) == (3, Source.FLAG)
 
 
 def test_tokenizer_defaults_to_the_engine_directory(tmp_path: Path) -> None:
@@ -156,12 +174,20 @@ def test_missing_tokenizer_is_a_tokenizer_error(engine: Callable[..., EngineSpec
         build_plan(engine())
 
 
-@pytest.mark.parametrize(("make", "expected", "reason"), [
-    (lambda e: e("0.17.0.post1"), "0.17.0", "config.json says version 0.17.0.post1"),
-    (lambda e: e(config=legacy_config(flavor="0.7")), "0.7.0", "legacy config.json"),
-])
-def test_backend_version_from_the_engine(engine: Callable[..., EngineSpec], tokenizer: Path,
-                                         make: Callable[..., EngineSpec], expected: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("make", "expected", "reason"),
+    [
+        (lambda e: e("0.17.0.post1"), "0.17.0", "config.json says version 0.17.0.post1"),
+        (lambda e: e(config=legacy_config(flavor="0.7")), "0.7.0", "legacy config.json"),
+    ],
+)
+def test_backend_version_from_the_engine(
+    engine: Callable[..., EngineSpec],
+    tokenizer: Path,
+    make: Callable[..., EngineSpec],
+    expected: str,
+    reason: str,
+) -> None:
     plan = plan_for(make(engine), tokenizer)
     assert str(plan.backend_version) == expected and reason in plan.version_reason
 
@@ -187,14 +213,22 @@ def test_checkpoint_uses_the_torch_runtime(tmp_path: Path) -> None:
         build_plan(spec, backend_version="0.8")
 
 
-def test_backend_must_match_the_runtime(engine: Callable[..., EngineSpec], tokenizer: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="an engine is served by the tensorrtllm backend in tritongen, not python"):
+def test_backend_must_match_the_runtime(
+    engine: Callable[..., EngineSpec], tokenizer: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        UsageError, match="an engine is served by the tensorrtllm backend in tritongen, not python"
+    ):
         plan_for(engine(), tokenizer, "triton_backend=python")
     with pytest.raises(UsageError, match="checkpoint is served by the python backend"):
-        build_plan(read_engine(make_checkpoint_dir(tmp_path)), overrides=parse_sets(["triton_backend=tensorrtllm"]))
+        build_plan(
+            read_engine(make_checkpoint_dir(tmp_path)), overrides=parse_sets(["triton_backend=tensorrtllm"])
+        )
 
 
-def test_flags_win_over_the_config_file(engine: Callable[..., EngineSpec], tokenizer: Path, tmp_path: Path) -> None:
+def test_flags_win_over_the_config_file(
+    engine: Callable[..., EngineSpec], tokenizer: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "o.yaml"
     config.write_text("kv_cache_free_gpu_mem_fraction: 0.7\nmax_beam_width: 1\n", encoding="utf-8")
     overrides = [*parse_sets(["kv_cache_free_gpu_mem_fraction=0.5"]), *load_config_file(config)]
@@ -224,20 +258,28 @@ def test_decoding_mode_follows_speculative_decoding(tmp_path: Path, tokenizer: P
 
 
 def test_warnings_for_risky_overrides(engine: Callable[..., EngineSpec], tokenizer: Path) -> None:
-    plan = plan_for(engine(max_batch_size=4, paged_context_fmha=False), tokenizer,
-                    "ensemble.triton_max_batch_size=8", "enable_kv_cache_reuse=true", "max_beam_width=2")
+    plan = plan_for(
+        engine(max_batch_size=4, paged_context_fmha=False),
+        tokenizer,
+        "ensemble.triton_max_batch_size=8",
+        "enable_kv_cache_reuse=true",
+        "max_beam_width=2",
+    )
     text = "\n".join(plan.warnings)
     assert "differs between models" in text and "above the engine's max_batch_size 4" in text
     assert "enable_kv_cache_reuse=true needs an engine built with paged context FMHA" in text
     assert "max_beam_width 2 exceeds the engine's 1" in text
 
 
-def test_layout_notes_for_versions_without_their_own_templates(engine: Callable[..., EngineSpec],
-                                                               tokenizer: Path) -> None:
+def test_layout_notes_for_versions_without_their_own_templates(
+    engine: Callable[..., EngineSpec], tokenizer: Path
+) -> None:
     assert any("v0.8 tensor layout" in w for w in plan_for(engine("0.13.0"), tokenizer).warnings)
     assert not plan_for(engine("0.19.0"), tokenizer).warnings
-    assert any("newer than the newest" in w for w in plan_for(engine("0.19.0"), tokenizer,
-                                                               backend_version="2.1").warnings)
+    assert any(
+        "newer than the newest" in w
+        for w in plan_for(engine("0.19.0"), tokenizer, backend_version="2.1").warnings
+    )
 
 
 def test_plan_models_per_generation(engine: Callable[..., EngineSpec], tokenizer: Path) -> None:

@@ -55,7 +55,9 @@ def test_only_the_servers_own_children_count_as_stubs(tmp_path: Path) -> None:
         forked = [p for p in table.values() if p.ppid == stub_pid]
         assert forked and forked[0].name == table[stub_pid].name  # the child looks like a stub
         stubs = procs.python_stubs(table, {0: table[server.pid]})
-        assert [(s.proc.pid, s.model, s.region) for s in stubs] == [(stub_pid, "preprocessing", "test_region")]
+        assert [(s.proc.pid, s.model, s.region) for s in stubs] == [
+            (stub_pid, "preprocessing", "test_region")
+        ]
     finally:
         procs.kill_leftover_descendants(procs.descendants(procs.process_table(), server.pid))
         server.kill()

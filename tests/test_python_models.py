@@ -54,31 +54,6 @@ REPLACEMENT = "\ufffd"
 # -- tokenizers and servers (see fixtures/python_models/servers.py) ---------------------------------
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir() -> Path:
-    return servers.smollm2_dir()
-
-
-@pytest.fixture(scope="session")
-def smollm2() -> Any:
-    return servers.load_tokenizer(servers.smollm2_dir())
-
-
-@pytest.fixture(scope="session")
-def llama() -> Any:
-    return servers.load_tokenizer(servers.llama_dir())
-
-
-@pytest.fixture(scope="module")
-def latest() -> RunningServer:
-    return servers.latest_server()
-
-
-@pytest.fixture(scope="module")
-def compat() -> RunningServer:
-    return servers.compat_server()
-
-
 # -- helpers ----------------------------------------------------------------------------------------
 
 

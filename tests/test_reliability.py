@@ -1,7 +1,8 @@
 """The reliability suite in its reduced (CI) sizes: real servers, real mpirun, real kill -9, fuzzing.
 
 Each test runs one part of `tritongen.testing.reliability` (see there, and docs/reliability.md, for what
-is checked) and fails with the part's figures and first failures. TRITONGEN_RELIABILITY=full runs the
+is checked) and fails with the part's figures and first failures; the standalone parts run through
+`run_standalone`, with the very arguments the suite gives them. TRITONGEN_RELIABILITY=full runs the
 full sizes instead (tens of minutes); scripts/reliability.py runs the same parts and prints a table.
 """
 
@@ -45,22 +46,14 @@ def test_load_every_request_gets_exactly_one_complete_answer(stack: rel.ServingS
 @pytest.mark.mpi
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs Open MPI's mpirun")
 def test_faults_kill_9_of_a_rank_ends_the_launch_with_nothing_left(tmp_path: Path) -> None:
-    result = rel.run_faults(
-        tmp_path, trials=SIZES.fault_trials, torch_trials=SIZES.fault_torch_trials, seed=SEED, mode=SIZES.mode
-    )
+    result = rel.run_standalone("faults", SIZES, tmp_path, seed=SEED)
     assert result.ok, result.explain()
     assert result.figures["leftover_processes"] == 0
     assert result.figures["kill_to_exit_max_s"] <= rel.EXIT_WITHIN_S
 
 
 def test_engine_fuzz_render_never_crashes_and_never_writes_partially(tmp_path: Path) -> None:
-    result = rel.run_engine_fuzz(
-        tmp_path,
-        examples=SIZES.engine_examples,
-        seed=SEED,
-        subprocess_every=SIZES.engine_subprocess_every,
-        mode=SIZES.mode,
-    )
+    result = rel.run_standalone("engine-fuzz", SIZES, tmp_path, seed=SEED)
     assert result.ok, result.explain()
     assert result.figures["tracebacks"] == result.figures["partial_writes"] == 0
 
@@ -73,12 +66,7 @@ def test_request_fuzz_the_server_survives_and_keeps_answering(stack: rel.Serving
 
 
 def test_stub_death_exits_7_naming_the_model_and_leaves_nothing(tmp_path: Path) -> None:
-    result = rel.run_stub_death(
-        tmp_path,
-        counts={"smollm2-ws1": SIZES.stub_trials, "torch-tp2": SIZES.stub_torch_trials},
-        seed=SEED,
-        mode=SIZES.mode,
-    )
+    result = rel.run_standalone("stub-death", SIZES, tmp_path, seed=SEED)
     figures = result.figures
     assert result.ok, result.explain()
     assert figures["exit_codes"] == {"7": result.trials} and figures["model_named_in_error"] == result.trials
@@ -91,16 +79,7 @@ def test_stub_death_exits_7_naming_the_model_and_leaves_nothing(tmp_path: Path) 
 @pytest.mark.mpi
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs Open MPI's mpirun")
 def test_supervisor_death_takes_every_process_and_region_of_the_launch(tmp_path: Path) -> None:
-    result = rel.run_supervisor_death(
-        tmp_path,
-        counts={
-            "smollm2-ws1": SIZES.supervisor_trials,
-            "fixture-ws2": SIZES.supervisor_mpi_trials,
-            "torch-tp2": SIZES.supervisor_torch_trials,
-        },
-        seed=SEED,
-        mode=SIZES.mode,
-    )
+    result = rel.run_standalone("supervisor-death", SIZES, tmp_path, seed=SEED)
     figures = result.figures
     assert result.ok, result.explain()
     assert figures["kill_to_gone_max_s"] <= rel.EXIT_WITHIN_S
@@ -109,13 +88,7 @@ def test_supervisor_death_takes_every_process_and_region_of_the_launch(tmp_path:
 
 
 def test_hostile_paths_stay_data_in_the_slurm_script_and_the_lws_manifest(tmp_path: Path) -> None:
-    result = rel.run_hostile_paths(
-        tmp_path,
-        cases=SIZES.hostile_cases,
-        seed=SEED,
-        subprocess_every=SIZES.hostile_subprocess_every,
-        mode=SIZES.mode,
-    )
+    result = rel.run_standalone("hostile-paths", SIZES, tmp_path, seed=SEED)
     figures = result.figures
     assert result.ok, result.explain()
     assert figures["injections"] == figures["wrong_argv"] == figures["syntax_errors"] == 0

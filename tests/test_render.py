@@ -12,21 +12,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from engine_fixtures import (
-    CORPUS_ENGINES,
-    corpus_engine_dir,
-    make_engine_dir,
-    make_tokenizer_dir,
-    modern_config,
-)
-from render_support import (
-    GOLDEN_CASES,
-    parameters,
-    parse_config,
-    read_golden,
-    render_case,
-    snapshot,
-)
 
 from tritongen.check.validate import check_repository
 from tritongen.errors import OutputError, TritongenError, ValidationError
@@ -34,6 +19,21 @@ from tritongen.render.pipeline import RenderResult, render_engine
 from tritongen.render.placement import ENGINE_SUBPATH
 from tritongen.runtime.layout import MODELS as RUNTIME_MODELS
 from tritongen.runtime.layout import model_files
+from tritongen.testing.engines import (
+    CORPUS_ENGINES,
+    corpus_engine_dir,
+    make_engine_dir,
+    make_tokenizer_dir,
+    modern_config,
+)
+from tritongen.testing.render_cases import (
+    GOLDEN_CASES,
+    parameters,
+    parse_config,
+    read_golden,
+    render_case,
+    snapshot,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,10 +74,19 @@ def test_golden(case: str, tmp_path: Path) -> None:
     assert sorted(rendered) == sorted(golden), "run scripts/update_golden.py after a deliberate change"
     for rel, text in rendered.items():
         if text != golden[rel]:
-            diff = "".join(difflib.unified_diff(golden[rel].splitlines(True), text.splitlines(True),
-                                                f"golden/{case}/{rel}", f"rendered/{rel}", n=2))
-            pytest.fail(f"{case}/{rel} differs from its golden file (scripts/update_golden.py regenerates it "
-                        f"after a deliberate change):\n{diff[:4000]}")
+            diff = "".join(
+                difflib.unified_diff(
+                    golden[rel].splitlines(True),
+                    text.splitlines(True),
+                    f"golden/{case}/{rel}",
+                    f"rendered/{rel}",
+                    n=2,
+                )
+            )
+            pytest.fail(
+                f"{case}/{rel} differs from its golden file (scripts/update_golden.py regenerates it "
+                f"after a deliberate change):\n{diff[:4000]}"
+            )
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
@@ -96,7 +105,10 @@ def test_every_config_is_a_triton_model_config(case: str, tmp_path: Path) -> Non
     ensemble = parse_config(result.output / "ensemble" / "config.pbtxt")
     assert ensemble.platform == "ensemble"
     assert [step.model_name for step in ensemble.ensemble_scheduling.step] == [
-        "preprocessing", "tensorrt_llm", "postprocessing"]
+        "preprocessing",
+        "tensorrt_llm",
+        "postprocessing",
+    ]
     report = check_repository(result.output, load_tokenizer=False)
     assert not report.errors, [str(f) for f in report.errors]
 
@@ -125,19 +137,35 @@ def test_values_land_in_the_right_fields(tmp_path: Path) -> None:
 
 CONTRACT = {  # version: {model: (inputs, outputs)}
     "0.5": {"tensorrt_llm": (16, 1), "ensemble": (16, 1), "preprocessing": (4, 5), "postprocessing": (1, 1)},
-    "0.8": {"tensorrt_llm": (28, 6), "ensemble": (24, 5), "tensorrt_llm_bls": (24, 5), "preprocessing": (8, 8),
-            "postprocessing": (6, 5)},
-    "0.19": {"tensorrt_llm": (60, 19), "ensemble": (34, 17), "tensorrt_llm_bls": (40, 17),
-             "preprocessing": (13, 20), "postprocessing": (2, 1)},
-    "1.2": {"tensorrt_llm": (62, 21), "ensemble": (36, 19), "tensorrt_llm_bls": (42, 19),
-            "preprocessing": (14, 20), "postprocessing": (2, 1)},
+    "0.8": {
+        "tensorrt_llm": (28, 6),
+        "ensemble": (24, 5),
+        "tensorrt_llm_bls": (24, 5),
+        "preprocessing": (8, 8),
+        "postprocessing": (6, 5),
+    },
+    "0.19": {
+        "tensorrt_llm": (60, 19),
+        "ensemble": (34, 17),
+        "tensorrt_llm_bls": (40, 17),
+        "preprocessing": (13, 20),
+        "postprocessing": (2, 1),
+    },
+    "1.2": {
+        "tensorrt_llm": (62, 21),
+        "ensemble": (36, 19),
+        "tensorrt_llm_bls": (42, 19),
+        "preprocessing": (14, 20),
+        "postprocessing": (2, 1),
+    },
 }
 
 
 @pytest.mark.parametrize("version", sorted(CONTRACT))
 def test_tensor_contract(version: str, modern_engine: Path, tokenizer: Path, tmp_path: Path) -> None:
-    result = render_engine(modern_engine, output=tmp_path / "repo", tokenizer=tokenizer, backend_version=version,
-                           dry_run=False)
+    result = render_engine(
+        modern_engine, output=tmp_path / "repo", tokenizer=tokenizer, backend_version=version, dry_run=False
+    )
     for model, (inputs, outputs) in CONTRACT[version].items():
         config = parse_config(result.output / model / "config.pbtxt")
         names = [t.name for t in config.input], [t.name for t in config.output]
@@ -154,7 +182,9 @@ def test_tensor_contract(version: str, modern_engine: Path, tokenizer: Path, tmp
 
 
 def test_bf16_engine_types_flow_through_the_ensemble(tmp_path: Path, tokenizer: Path) -> None:
-    engine = make_engine_dir(tmp_path / "engines", modern_config("1.2.0", dtype="bfloat16", logits_dtype="float16"))
+    engine = make_engine_dir(
+        tmp_path / "engines", modern_config("1.2.0", dtype="bfloat16", logits_dtype="float16")
+    )
     result = render_engine(engine, output=tmp_path / "repo", tokenizer=tokenizer)
     types = {}
     for model in ("tensorrt_llm", "ensemble", "tensorrt_llm_bls"):
@@ -203,7 +233,9 @@ def test_rerender_is_idempotent(modern_engine: Path, tokenizer: Path, tmp_path: 
     assert leftovers(tmp_path) == []
 
 
-def test_python_bytecode_does_not_count_as_a_change(modern_engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_python_bytecode_does_not_count_as_a_change(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     output = tmp_path / "repo"
     render(modern_engine, output, tokenizer)
     (output / "preprocessing" / "1" / "__pycache__").mkdir(parents=True)
@@ -234,13 +266,17 @@ def test_existing_repository_needs_force(modern_engine: Path, tokenizer: Path, t
     assert state(output) == before and leftovers(tmp_path) == []
     forced = render(modern_engine, output, tokenizer, sets=("tensorrt_llm.max_queue_size=5",), force=True)
     assert forced.written
-    assert {f.path for f in forced.files if f.status == "overwrite"} == {"tensorrt_llm/config.pbtxt",
-                                                                         "tritongen.json"}
+    assert {f.path for f in forced.files if f.status == "overwrite"} == {
+        "tensorrt_llm/config.pbtxt",
+        "tritongen.json",
+    }
     assert "max_queue_size: 5" in (output / "tensorrt_llm" / "config.pbtxt").read_text()
     assert leftovers(tmp_path) == []
 
 
-def test_force_removes_files_that_are_not_rendered(modern_engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_force_removes_files_that_are_not_rendered(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     output = tmp_path / "repo"
     output.mkdir()
     (output / "notes.txt").write_text("mine")
@@ -269,8 +305,9 @@ def test_validation_errors_write_nothing(modern_engine: Path, tokenizer: Path, t
     assert state(output) == before and leftovers(tmp_path) == []
 
 
-def test_failed_swap_restores_the_previous_repository(modern_engine: Path, tokenizer: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_swap_restores_the_previous_repository(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output = tmp_path / "repo"
     render(modern_engine, output, tokenizer)
     before = state(output)
@@ -309,7 +346,9 @@ def test_output_not_writable(modern_engine: Path, tokenizer: Path) -> None:
         render(modern_engine, parent / "tritongen-repo", tokenizer)
 
 
-def test_never_replaces_the_engine_or_the_tokenizer(modern_engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_never_replaces_the_engine_or_the_tokenizer(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     before = state(modern_engine)
     with pytest.raises(OutputError, match="holds the engine"):
         render(modern_engine, modern_engine, tokenizer, force=True)
@@ -325,8 +364,9 @@ def test_never_replaces_the_engine_or_the_tokenizer(modern_engine: Path, tokeniz
     assert render(modern_engine, modern_engine / "repo", tokenizer).written  # a link inside is harmless
 
 
-def test_symlinked_output_replaces_the_directory_it_points_to(modern_engine: Path, tokenizer: Path,
-                                                              tmp_path: Path) -> None:
+def test_symlinked_output_replaces_the_directory_it_points_to(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     render(modern_engine, tmp_path / "link", tokenizer, force=True)
@@ -365,7 +405,9 @@ def test_hardlink_placement(modern_engine: Path, tokenizer: Path, tmp_path: Path
     assert not render(modern_engine, tmp_path / "repo", tokenizer, placement="hardlink").changed
 
 
-def test_copy_placement_reuses_an_identical_copy(modern_engine: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_copy_placement_reuses_an_identical_copy(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path
+) -> None:
     output = tmp_path / "repo"
     render(modern_engine, output, tokenizer, placement="copy")
     copied = output / ENGINE_SUBPATH / "rank0.engine"
@@ -397,8 +439,9 @@ def test_model_files_are_copied(tmp_path: Path) -> None:
                 assert (result.output / model / rel).read_bytes() == path.read_bytes()
 
 
-def test_template_errors_are_internal_errors(modern_engine: Path, tokenizer: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_template_errors_are_internal_errors(
+    modern_engine: Path, tokenizer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tritongen.render.pbtxt as render_module
 
     monkeypatch.setattr(render_module, "parameters_block", lambda settings: "${leftover}")
@@ -419,21 +462,37 @@ def test_render_path_stays_light(modern_engine: Path, tokenizer: Path, tmp_path:
         "heavy = {'transformers', 'torch', 'numpy', 'tritonclient', 'grpc', 'yaml', 'tqdm'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
 
 
 def test_no_placeholder_or_jinja_marker_survives_in_any_rendered_file(tmp_path: Path) -> None:
     """Not only config.pbtxt: the copied Python models carry no `${` or `{{` either."""
-    from render_support import make_checkpoint_dir
-
     from tritongen.render.pipeline import render_engine
+    from tritongen.testing.render_cases import make_checkpoint_dir
 
     checkpoint = make_checkpoint_dir(tmp_path)
-    result = render_engine(checkpoint, output=tmp_path / "repo", tokenizer=None, backend_version=None, sets=(),
-                           config_file=None, placement="symlink", force=False, dry_run=False, tp_size=None,
-                           pp_size=None, streaming=True)
-    files = [p for p in result.output.rglob("*") if p.is_file() and "engine" not in p.relative_to(result.output).parts]
+    result = render_engine(
+        checkpoint,
+        output=tmp_path / "repo",
+        tokenizer=None,
+        backend_version=None,
+        sets=(),
+        config_file=None,
+        placement="symlink",
+        force=False,
+        dry_run=False,
+        tp_size=None,
+        pp_size=None,
+        streaming=True,
+    )
+    files = [
+        p
+        for p in result.output.rglob("*")
+        if p.is_file() and "engine" not in p.relative_to(result.output).parts
+    ]
     assert any(p.name == "model.py" for p in files)
     for path in files:
         content = path.read_bytes()

@@ -31,13 +31,11 @@ def test_launch_ports_are_three_consecutive_ones() -> None:
     ports = free_launch_ports((30000, 30099))
     assert (ports.grpc, ports.metrics) == (ports.http + 1, ports.http + 2)
     assert ports.http >= 30000 and ports.metrics <= 30099
-    assert port_flags(ports) == [
-        "--http-port",
-        str(ports.http),
-        "--grpc-port",
-        str(ports.grpc),
-        "--metrics-port",
-        str(ports.metrics),
+    flags = port_flags(ports)  # read as (flag, value) pairs; strict: a flag without its value fails
+    assert list(zip(flags[::2], flags[1::2], strict=True)) == [
+        ("--http-port", str(ports.http)),
+        ("--grpc-port", str(ports.grpc)),
+        ("--metrics-port", str(ports.metrics)),
     ]
 
 

@@ -12,6 +12,7 @@ import pytest
 from tritongen.check.validate import check_repository, parse_model_config
 from tritongen.errors import ValidationError
 from tritongen.testing import CORPUS
+from tritongen.testing.filled_repos import copy_filled_repo
 
 FILLED = CORPUS / "filled_repos"
 FILLED_REPOS = sorted(p.name for p in FILLED.iterdir())
@@ -51,14 +52,6 @@ DISAGREEING_BATCH = {
 }
 
 
-def _copy(name: str, tmp_path: Path) -> Path:
-    dest = tmp_path / name
-    shutil.copytree(FILLED / name, dest)
-    for model in dest.iterdir():
-        (model / "1").mkdir(exist_ok=True)
-    return dest
-
-
 def test_corpus_is_present() -> None:
     assert len(ORIGINAL_REPOS) == 13 and set(ORIGINAL_REPOS) <= set(FILLED_REPOS)
     assert len(FILLED_REPOS) == 23
@@ -67,13 +60,13 @@ def test_corpus_is_present() -> None:
 @pytest.mark.parametrize("name", ORIGINAL_REPOS)
 def test_every_filled_config_parses_and_has_no_false_errors(name: str, tmp_path: Path) -> None:
     """Every real repository loads in Triton as far as its files go, so check reports no error."""
-    report = check_repository(_copy(name, tmp_path), load_tokenizer=False)
+    report = check_repository(copy_filled_repo(name, tmp_path), load_tokenizer=False)
     assert report.errors == [], [str(f) for f in report.errors]
 
 
 @pytest.mark.parametrize("name", sorted(UNFILLED_IN_TENSORRT_LLM))
 def test_leftover_placeholders_are_reported_with_line_and_name(name: str, tmp_path: Path) -> None:
-    repo = _copy(name, tmp_path)
+    repo = copy_filled_repo(name, tmp_path)
     report = check_repository(repo, load_tokenizer=False)
     unfilled = [
         f for f in report.warnings if f.file == "tensorrt_llm/config.pbtxt" and "never filled" in f.message
@@ -87,26 +80,28 @@ def test_leftover_placeholders_are_reported_with_line_and_name(name: str, tmp_pa
 
 @pytest.mark.parametrize("name", FILLED_REPOS)
 def test_disagreeing_batch_sizes_are_reported_exactly_where_they_exist(name: str, tmp_path: Path) -> None:
-    report = check_repository(_copy(name, tmp_path), load_tokenizer=False)
+    report = check_repository(copy_filled_repo(name, tmp_path), load_tokenizer=False)
     flagged = any("differs between models" in f.message for f in report.warnings)
     assert flagged == (name in DISAGREEING_BATCH)
 
 
 def test_duplicate_ensemble_output_of_v019_is_a_warning(tmp_path: Path) -> None:
-    report = check_repository(_copy("mnansary-llama3.1-8b-v0.19", tmp_path), load_tokenizer=False)
+    report = check_repository(copy_filled_repo("mnansary-llama3.1-8b-v0.19", tmp_path), load_tokenizer=False)
     duplicates = [f for f in report.warnings if "declared twice" in f.message]
     assert [f.param for f in duplicates] == ["kv_cache_alloc_total_blocks"]
 
 
 def test_medusa_without_choices_is_reported(tmp_path: Path) -> None:
-    report = check_repository(_copy("tamaghnadutta-vicuna7b-medusa-v0.12tpl", tmp_path), load_tokenizer=False)
+    report = check_repository(
+        copy_filled_repo("tamaghnadutta-vicuna7b-medusa-v0.12tpl", tmp_path), load_tokenizer=False
+    )
     assert any(
         f.param == "medusa_choices" and "decoding_mode is medusa" in f.message for f in report.warnings
     )
 
 
 def test_hub_id_tokenizer_dir_is_reported(tmp_path: Path) -> None:
-    report = check_repository(_copy("hayleyhu-llama2-70b-v0.6", tmp_path), load_tokenizer=False)
+    report = check_repository(copy_filled_repo("hayleyhu-llama2-70b-v0.6", tmp_path), load_tokenizer=False)
     hub = [f for f in report.warnings if f.param == "tokenizer_dir" and "Hugging Face Hub" in f.message]
     assert {f.file for f in hub} == {"preprocessing/config.pbtxt", "postprocessing/config.pbtxt"}
 
@@ -122,7 +117,7 @@ def _edit(repo: Path, model: str, old: str, new: str, count: int = 1) -> None:
 
 
 def test_placeholder_in_header_position_is_an_error_with_line(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "ensemble", "max_batch_size: 10", "max_batch_size: ${triton_max_batch_size}")
     report = check_repository(repo, load_tokenizer=False)
     [error] = report.errors
@@ -134,7 +129,7 @@ def test_placeholder_in_header_position_is_an_error_with_line(tmp_path: Path) ->
 
 
 def test_unfilled_fatal_parameter_is_an_error(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     text = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
     engine_path = re.search(r'key: "gpt_model_path"\s*value: \{\s*string_value: "([^"]*)"', text)
     assert engine_path
@@ -144,7 +139,7 @@ def test_unfilled_fatal_parameter_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unparsable_config_names_line_and_column(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "postprocessing", 'backend: "python"', 'backend "python" ]')
     report = check_repository(repo, load_tokenizer=False)
     [error] = [f for f in report.errors if f.file == "postprocessing/config.pbtxt"]
@@ -156,7 +151,7 @@ def test_unparsable_config_names_line_and_column(tmp_path: Path) -> None:
 
 
 def test_ensemble_batch_above_a_step_is_an_error(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "ensemble", "max_batch_size: 10", "max_batch_size: 64")
     report = check_repository(repo, load_tokenizer=False)
     assert report.errors
@@ -164,7 +159,7 @@ def test_ensemble_batch_above_a_step_is_an_error(tmp_path: Path) -> None:
 
 
 def test_ensemble_type_mismatch_is_an_error(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     config = parse_model_config((repo / "preprocessing" / "config.pbtxt").read_text())
     assert any(t.name == "REQUEST_OUTPUT_LEN" for t in config.input)
     text = (repo / "preprocessing" / "config.pbtxt").read_text()
@@ -176,7 +171,7 @@ def test_ensemble_type_mismatch_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_step_model_and_unknown_tensor_are_errors(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     shutil.rmtree(repo / "postprocessing")
     _edit(repo, "ensemble", 'key: "QUERY"', 'key: "QUERY_TEXT"')
     report = check_repository(repo, load_tokenizer=False)
@@ -187,21 +182,21 @@ def test_missing_step_model_and_unknown_tensor_are_errors(tmp_path: Path) -> Non
 
 
 def test_name_mismatch_is_an_error(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     (repo / "postprocessing").rename(repo / "detokenizer")
     report = check_repository(repo, load_tokenizer=False)
     assert any(f.file == "detokenizer/config.pbtxt" and f.param == "name" for f in report.errors)
 
 
 def test_bad_batching_strategy_and_fraction_are_errors(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "tensorrt_llm", '"inflight_fused_batching"', '"inflight_fused"')
     report = check_repository(repo, load_tokenizer=False)
     assert [f.param for f in report.errors] == ["gpt_model_type"]
 
 
 def test_leftover_jinja_marker_is_an_error(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "postprocessing", 'backend: "python"', 'backend: "python"\n# {{ oops }}\nname: "{{ oops }}"')
     report = check_repository(repo, load_tokenizer=False)
     assert any("Jinja" in f.message for f in report.errors)
@@ -220,7 +215,7 @@ def test_warning_and_error_counts_are_stable_across_the_corpus(tmp_path: Path) -
     """A summary of what check finds in the wild, so a change in behaviour is visible in review."""
     totals: Counter[str] = Counter()
     for name in ORIGINAL_REPOS:
-        report = check_repository(_copy(name, tmp_path / "c"), load_tokenizer=False)
+        report = check_repository(copy_filled_repo(name, tmp_path / "c"), load_tokenizer=False)
         totals["errors"] += len(report.errors)
         totals["placeholders"] += sum("never filled" in f.message for f in report.warnings)
         shutil.rmtree(tmp_path / "c")
@@ -246,11 +241,11 @@ ENGINE_PAIRS = {
 
 @pytest.mark.parametrize("name", sorted(ENGINE_PAIRS))
 def test_engine_lints_against_the_paired_corpus_engine(name: str, tmp_path: Path) -> None:
-    from engine_fixtures import corpus_engine_dir
+    from tritongen.testing.engines import corpus_engine_dir
 
     engine_name, expected = ENGINE_PAIRS[name]
     engine = corpus_engine_dir(engine_name, tmp_path / "engines")
-    report = check_repository(_copy(name, tmp_path), engine_dir=engine, load_tokenizer=False)
+    report = check_repository(copy_filled_repo(name, tmp_path), engine_dir=engine, load_tokenizer=False)
     assert report.errors == []
     about_engine = {
         f.message for f in report.warnings if "engine" in f.message and "on this machine" not in f.message
@@ -264,9 +259,9 @@ def test_engine_lints_against_the_paired_corpus_engine(name: str, tmp_path: Path
 
 
 def test_kv_cache_reuse_without_paged_context_fmha_is_an_error(tmp_path: Path) -> None:
-    from engine_fixtures import corpus_engine_dir
+    from tritongen.testing.engines import corpus_engine_dir
 
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     engine = corpus_engine_dir("starchat-15b-gpt-mqa-v0.8dev", tmp_path / "engines")
     text = (repo / "tensorrt_llm" / "config.pbtxt").read_text()
     patched = re.sub(r'(key: "enable_kv_cache_reuse"\s*value: \{\s*string_value: )"[^"]*"', r'\1"true"', text)
@@ -277,9 +272,9 @@ def test_kv_cache_reuse_without_paged_context_fmha_is_an_error(tmp_path: Path) -
 
 
 def test_engine_with_missing_rank_files_is_an_error(tmp_path: Path) -> None:
-    from engine_fixtures import corpus_engine_dir
+    from tritongen.testing.engines import corpus_engine_dir
 
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     engine = corpus_engine_dir("starchat-15b-gpt-mqa-v0.8dev", tmp_path / "engines")
     for rank_file in engine.glob("*.engine"):
         rank_file.unlink()
@@ -289,7 +284,7 @@ def test_engine_with_missing_rank_files_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unparsable_step_does_not_crash_the_wiring_check(tmp_path: Path) -> None:
-    repo = _copy("codota-starchat-15b-v0.8dev", tmp_path)
+    repo = copy_filled_repo("codota-starchat-15b-v0.8dev", tmp_path)
     _edit(repo, "tensorrt_llm", "max_batch_size: 10", "max_batch_size: ${triton_max_batch_size}")
     report = check_repository(repo, load_tokenizer=False)
     assert {f.file for f in report.errors} == {"tensorrt_llm/config.pbtxt", "ensemble/config.pbtxt"}

@@ -31,9 +31,17 @@ def main() -> None:
         model.generate(ids, **kwargs)
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        print(json.dumps({"batch": batch, "new_tokens": args.new_tokens, "seconds": round(seconds, 3),
-                          "tokens_per_s": round(batch * args.new_tokens / seconds, 1),
-                          "per_sequence_tokens_per_s": round(args.new_tokens / seconds, 1)}))
+        print(
+            json.dumps(
+                {
+                    "batch": batch,
+                    "new_tokens": args.new_tokens,
+                    "seconds": round(seconds, 3),
+                    "tokens_per_s": round(batch * args.new_tokens / seconds, 1),
+                    "per_sequence_tokens_per_s": round(args.new_tokens / seconds, 1),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,20 @@ def main() -> None:
 
     vocab = json.loads((args.tokenizer / "tokenizer.json").read_text())["model"]["vocab"]
     config = LlamaConfig(
-        vocab_size=max(vocab.values()) + 1, hidden_size=2048, intermediate_size=5632,
-        num_hidden_layers=args.layers, num_attention_heads=32, num_key_value_heads=4,
-        max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=2,
-        tie_word_embeddings=False, initializer_range=0.02, dtype=args.dtype,
+        vocab_size=max(vocab.values()) + 1,
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=args.layers,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+        tie_word_embeddings=False,
+        initializer_range=0.02,
+        dtype=args.dtype,
     )
     torch.manual_seed(args.seed)
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
@@ -44,8 +54,16 @@ def main() -> None:
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy2(args.tokenizer / name, args.output / name)
     params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"checkpoint": str(args.output), "parameters": params, "dtype": args.dtype,
-                      "weight_bytes": params * model.dtype.itemsize}))
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(args.output),
+                "parameters": params,
+                "dtype": args.dtype,
+                "weight_bytes": params * model.dtype.itemsize,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

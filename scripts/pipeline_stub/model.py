@@ -19,14 +19,17 @@ class TritonPythonModel:
 
     def _response(self, request):
         ids = pb_utils.get_input_tensor_by_name(request, "input_ids").as_numpy().reshape(-1)
-        tensors = [pb_utils.Tensor("output_ids", np.array([[[int(ids[-1])]]], dtype=np.int32)),
-                   pb_utils.Tensor("sequence_length", np.array([[1]], dtype=np.int32))]
+        tensors = [
+            pb_utils.Tensor("output_ids", np.array([[[int(ids[-1])]]], dtype=np.int32)),
+            pb_utils.Tensor("sequence_length", np.array([[1]], dtype=np.int32)),
+        ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
     def execute(self, requests):
         if not self.decoupled:
             return [self._response(r) for r in requests]
         for request in requests:
-            request.get_response_sender().send(self._response(request),
-                                               flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            request.get_response_sender().send(
+                self._response(request), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+            )
         return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import requests
 
@@ -29,20 +29,6 @@ class LevelRun:
     records: list[RequestRecord]
     wall_s: float
     client_cpu_s: float  # this process's CPU time (all threads) during the phase
-
-
-class LoadDriver(Protocol):
-    """What run_bench and the pipeline measurement need from a driver."""
-
-    def run(
-        self,
-        concurrency: int,
-        count: int | None = None,
-        duration_s: float | None = None,
-        on_done: OnDone | None = None,
-    ) -> LevelRun: ...
-
-    def close(self) -> None: ...
 
 
 class Tickets:
@@ -66,14 +52,17 @@ class Tickets:
             return self._next - 1
 
 
-class ThreadDriver:
-    """One thread and one keep-alive `requests.Session` per concurrent stream; sessions are reused."""
+class LoadDriver(ABC):
+    """A closed-loop driver: `run` hands out the requests and times the phase; a subclass only sends them.
+
+    The two drivers differ only in how they keep `concurrency` requests in flight (threads or asyncio
+    tasks); counting, timing and collecting the records in one place keeps their numbers comparable.
+    """
 
     def __init__(self, shape: Shape, prompts: Sequence[str], timeout_s: float) -> None:
         self.shape = shape
         self.prompts = prompts
         self.timeout_s = timeout_s
-        self._sessions: list[requests.Session] = []
 
     def run(
         self,
@@ -82,32 +71,58 @@ class ThreadDriver:
         duration_s: float | None = None,
         on_done: OnDone | None = None,
     ) -> LevelRun:
-        while len(self._sessions) < concurrency:
-            self._sessions.append(_new_session())
+        """One phase: `count` requests, or as many as `duration_s` allows, `concurrency` at a time."""
         tickets = Tickets(count, duration_s)
         records: list[RequestRecord] = []
         done_lock = threading.Lock()
 
+        def done(record: RequestRecord) -> None:
+            with done_lock:  # the thread driver's workers report concurrently
+                records.append(record)
+                if on_done is not None:
+                    on_done(record)
+
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        self._drive(concurrency, tickets, done)
+        wall_s, cpu_s = time.perf_counter() - wall_start, time.process_time() - cpu_start
+        records.sort(key=lambda record: record.index)
+        return LevelRun(concurrency, records, wall_s, cpu_s)
+
+    def prompt(self, index: int) -> str:
+        """The prompt of request `index`: the prompts in turn, over and over."""
+        return self.prompts[index % len(self.prompts)]
+
+    @abstractmethod
+    def _drive(self, concurrency: int, tickets: Tickets, done: OnDone) -> None:
+        """Send requests until `tickets` runs out, `concurrency` at a time, handing each record to `done`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connections kept between phases."""
+
+
+class ThreadDriver(LoadDriver):
+    """One thread and one keep-alive `requests.Session` per concurrent stream; sessions are reused."""
+
+    def __init__(self, shape: Shape, prompts: Sequence[str], timeout_s: float) -> None:
+        super().__init__(shape, prompts, timeout_s)
+        self._sessions: list[requests.Session] = []
+
+    def _drive(self, concurrency: int, tickets: Tickets, done: OnDone) -> None:
+        while len(self._sessions) < concurrency:
+            self._sessions.append(_new_session())
+
         def work(session: requests.Session) -> None:
             while (index := tickets.take()) is not None:
-                prompt = self.prompts[index % len(self.prompts)]
-                record = send_request(session, self.shape, index, prompt, self.timeout_s)
-                with done_lock:
-                    records.append(record)
-                    if on_done is not None:
-                        on_done(record)
+                done(send_request(session, self.shape, index, self.prompt(index), self.timeout_s))
 
         workers = [
             threading.Thread(target=work, args=(s,), daemon=True) for s in self._sessions[:concurrency]
         ]
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        wall_s, cpu_s = time.perf_counter() - wall_start, time.process_time() - cpu_start
-        records.sort(key=lambda record: record.index)
-        return LevelRun(concurrency, records, wall_s, cpu_s)
 
     def close(self) -> None:
         for session in self._sessions:

@@ -12,52 +12,32 @@ from collections.abc import Sequence
 import aiohttp
 
 from tritongen.bench.client import RequestRecord, Shape
-from tritongen.bench.load import LevelRun, OnDone, Tickets
+from tritongen.bench.load import LoadDriver, OnDone, Tickets
 from tritongen.http import decode_sse_line, shorten
 
 
-class AsyncDriver:
-    """Same interface as ThreadDriver; the session (and its keep-alive connections) outlives each run."""
+class AsyncDriver(LoadDriver):
+    """Tasks on a private event loop; the session (and its keep-alive connections) outlives each run."""
 
     def __init__(self, shape: Shape, prompts: Sequence[str], timeout_s: float) -> None:
-        self.shape = shape
-        self.prompts = prompts
-        self.timeout_s = timeout_s
+        super().__init__(shape, prompts, timeout_s)
         self._loop = asyncio.new_event_loop()
         self._session: aiohttp.ClientSession | None = None
 
-    def run(
-        self,
-        concurrency: int,
-        count: int | None = None,
-        duration_s: float | None = None,
-        on_done: OnDone | None = None,
-    ) -> LevelRun:
-        return self._loop.run_until_complete(self._run(concurrency, count, duration_s, on_done))
+    def _drive(self, concurrency: int, tickets: Tickets, done: OnDone) -> None:
+        self._loop.run_until_complete(self._gather(concurrency, tickets, done))
 
-    async def _run(
-        self, concurrency: int, count: int | None, duration_s: float | None, on_done: OnDone | None
-    ) -> LevelRun:
+    async def _gather(self, concurrency: int, tickets: Tickets, done: OnDone) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, force_close=False)
             self._session = aiohttp.ClientSession(connector=connector)
         session = self._session
-        tickets = Tickets(count, duration_s)
-        records: list[RequestRecord] = []
 
         async def work() -> None:
             while (index := tickets.take()) is not None:
-                prompt = self.prompts[index % len(self.prompts)]
-                record = await self._send(session, index, prompt)
-                records.append(record)
-                if on_done is not None:
-                    on_done(record)
+                done(await self._send(session, index, self.prompt(index)))
 
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
         await asyncio.gather(*(work() for _ in range(concurrency)))
-        wall_s, cpu_s = time.perf_counter() - wall_start, time.process_time() - cpu_start
-        records.sort(key=lambda record: record.index)
-        return LevelRun(concurrency, records, wall_s, cpu_s)
 
     async def _send(self, session: aiohttp.ClientSession, index: int, prompt: str) -> RequestRecord:
         shape = self.shape

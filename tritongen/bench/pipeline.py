@@ -14,7 +14,7 @@ from typing import Any
 from tritongen import defaults
 from tritongen.bench.client import shape_requests
 from tritongen.bench.load import make_driver
-from tritongen.bench.report import environment
+from tritongen.bench.report import aligned_table, environment
 from tritongen.bench.run import warm_up
 from tritongen.bench.stats import percentile
 from tritongen.http import base_url, probe_model
@@ -138,7 +138,7 @@ def format_pipeline_table(rows: list[PipelineRow]) -> str:
         "client CPU ms/req",
         "e2e p50 ms",
     )
-    table = [header]
+    table: list[tuple[str, ...]] = []
     for row in rows:
         baseline = UPSTREAM_BASELINE_MS.get(row.concurrency)
         table.append(
@@ -154,12 +154,4 @@ def format_pipeline_table(rows: list[PipelineRow]) -> str:
                 f"{row.e2e_p50_ms:.2f}" if row.e2e_p50_ms is not None else "-",
             )
         )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        )
-        for line in table
-    ]
-    return "\n".join(lines)
+    return aligned_table(header, table, left_columns=1)

@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -163,9 +164,18 @@ def format_table(levels: list[LevelStats]) -> str:
         )
         for level in levels
     ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-        for row in (header, *rows)
-    ]
-    return "\n".join(lines)
+    return aligned_table(header, rows)
+
+
+def aligned_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, left_columns: int = 0) -> str:
+    """`header` and `rows` as columns two spaces apart, numbers right-aligned; the first `left_columns`
+    (names, not numbers) left-aligned. Shared by the bench and pipeline tables so they read alike."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if i < left_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in table
+    )

@@ -191,13 +191,14 @@ def _render_llmapi(
     engine: Path, *, serve_config: Path | None, cluster: tuple[bool, bool, int, str | None], **options: object
 ) -> None:
     """`render --target llmapi`: upstream's one-model LLM-API repository (tritongen.render.llmapi), and its
-    Slurm script (`srun ... trtllm-llmapi-launch tritonserver`)."""
+    Slurm script (`srun ... trtllm-llmapi-launch tritonserver`) and LeaderWorkerSet (mpirun on the leader)."""
     from tritongen.render.llmapi import render_llmapi
 
     slurm, k8s, gpus_per_node, image = cluster
-    if k8s:
+    if k8s and not image:
         raise UsageError(
-            "--k8s is not available for --target llmapi yet", hint="Use --slurm, or the engine target."
+            "--k8s needs --image: the LeaderWorkerSet pods must name a container image",
+            hint="Add --image, e.g. nvcr.io/nvidia/tritonserver:<yy.mm>-trtllm-python-py3.",
         )
     result = render_llmapi(engine, trtllm_serve_config=serve_config, **options)  # type: ignore[arg-type]
     for status in result.files:
@@ -228,6 +229,16 @@ def _render_llmapi(
         temporary.chmod(0o755)
         temporary.replace(result.output / SLURM_FILE)
         click.echo(f"  wrote     {SLURM_FILE}")
+    if k8s:
+        from tritongen.launch.llmapi_cluster import llmapi_cluster_spec, llmapi_leaderworkerset_yaml
+
+        spec = llmapi_cluster_spec(
+            result.output, gpus_per_node=gpus_per_node, image=image, name=result.output.name
+        )
+        temporary = result.output / f".{K8S_FILE}.tmp"
+        temporary.write_text(llmapi_leaderworkerset_yaml(spec))
+        temporary.replace(result.output / K8S_FILE)
+        click.echo(f"  wrote     {K8S_FILE}")
     click.echo(f"Next: tritongen launch {_shown_path(result.output)}")
 
 

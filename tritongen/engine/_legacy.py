@@ -18,7 +18,8 @@ from tritongen.engine._reading import (
     Parallelism,
     Reading,
     check_lengths,
-    rank_files,
+    plugin_fields,
+    reading_fields,
     speculative_mode,
 )
 from tritongen.engine.spec import EngineLayout, EngineSpec
@@ -124,9 +125,6 @@ def read_legacy(reading: Reading) -> EngineSpec:
         num_kv_heads=builder.get_int("num_kv_heads", default=num_heads),
         head_size=builder.get_int("head_size", default=max(hidden_size // num_heads, 1)),
         hidden_size=hidden_size,
-        tp_size=parallel.tp,
-        pp_size=parallel.pp,
-        cp_size=parallel.cp,
         max_batch_size=builder.get_int("max_batch_size", why=LIMIT_WHY),
         max_input_len=max_input_len,
         max_seq_len=max_seq_len,
@@ -134,10 +132,8 @@ def read_legacy(reading: Reading) -> EngineSpec:
         max_beam_width=builder.get_int("max_beam_width", default=1),
         paged_kv_cache=plugins.get_bool("paged_kv_cache"),
         remove_input_padding=plugins.get_bool("remove_input_padding"),
-        gpt_attention_plugin=plugins.plugin_enabled("gpt_attention_plugin"),
+        **plugin_fields(plugins),
         context_fmha=_legacy_context_fmha(plugins),
-        paged_context_fmha=plugins.get_bool("use_paged_context_fmha", default=False),
-        tokens_per_block=plugins.get_int("tokens_per_block"),
         gather_context_logits=builder.get_bool("gather_context_logits", default=gather_all),
         gather_generation_logits=builder.get_bool("gather_generation_logits", default=gather_all),
         lora_enabled=lora_enabled,
@@ -152,17 +148,14 @@ def read_legacy(reading: Reading) -> EngineSpec:
             "max_prompt_embedding_table_size", default=0, minimum=0
         ),
         gpus_per_node=DEFAULT_GPUS_PER_NODE,
-        rank_files=rank_files(
+        **reading_fields(
             reading,
             parallel,
             lambda rank: legacy_rank_file_name(
                 name, dtype, tp=parallel.tp, pp=parallel.pp, cp=parallel.cp, rank=rank
             ),
+            max_position,
         ),
-        config_sha256=reading.sha256,
-        tokenizer_present=reading.tokenizer_present,
-        warnings=tuple(reading.warnings),
-        max_position_embeddings=max_position,
     )
 
 

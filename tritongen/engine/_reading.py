@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from tritongen.engine._json import Section, load_config
 from tritongen.engine.spec import RankFile
@@ -198,6 +199,52 @@ def rank_files(
     return tuple(
         RankFile(rank, reading.directory / name_of_rank(rank), file_size(reading.entries[name_of_rank(rank)]))
         for rank in range(parallel.world)
+    )
+
+
+class PluginFields(TypedDict):
+    """The EngineSpec fields that every engine layout reads from plugin_config under the same keys."""
+
+    gpt_attention_plugin: bool
+    paged_context_fmha: bool
+    tokens_per_block: int
+
+
+def plugin_fields(plugins: Section) -> PluginFields:
+    return PluginFields(
+        gpt_attention_plugin=plugins.plugin_enabled("gpt_attention_plugin"),
+        paged_context_fmha=plugins.get_bool("use_paged_context_fmha", default=False),
+        tokens_per_block=plugins.get_int("tokens_per_block"),
+    )
+
+
+class ReadingFields(TypedDict):
+    """The EngineSpec fields that come from the directory and the mapping rather than from a config key."""
+
+    tp_size: int
+    pp_size: int
+    cp_size: int
+    rank_files: tuple[RankFile, ...]
+    config_sha256: str
+    tokenizer_present: bool
+    warnings: tuple[str, ...]
+    max_position_embeddings: int | None
+
+
+def reading_fields(
+    reading: Reading, parallel: Parallelism, name_of_rank: Callable[[int], str], max_position: int | None
+) -> ReadingFields:
+    """Unpack it last into EngineSpec(...): the rank files are checked after every config value (a bad
+    value is the clearer error), and `warnings` holds what the whole reading found."""
+    return ReadingFields(
+        tp_size=parallel.tp,
+        pp_size=parallel.pp,
+        cp_size=parallel.cp,
+        rank_files=rank_files(reading, parallel, name_of_rank),
+        config_sha256=reading.sha256,
+        tokenizer_present=reading.tokenizer_present,
+        warnings=tuple(reading.warnings),
+        max_position_embeddings=max_position,
     )
 
 

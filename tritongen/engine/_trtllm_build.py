@@ -14,7 +14,8 @@ from tritongen.engine._reading import (
     Reading,
     check_declared_world_size,
     check_lengths,
-    rank_files,
+    plugin_fields,
+    reading_fields,
     speculative_mode,
 )
 from tritongen.engine.spec import EngineLayout, EngineSpec
@@ -81,9 +82,6 @@ def read_trtllm_build(reading: Reading) -> EngineSpec:
         num_kv_heads=pretrained.get_int("num_key_value_heads", default=num_heads),
         head_size=pretrained.get_int("head_size", default=max(hidden_size // num_heads, 1)),
         hidden_size=hidden_size,
-        tp_size=parallel.tp,
-        pp_size=parallel.pp,
-        cp_size=parallel.cp,
         max_batch_size=build.get_int("max_batch_size", why=LIMIT_WHY),
         max_input_len=max_input_len,
         max_seq_len=max_seq_len,
@@ -91,10 +89,8 @@ def read_trtllm_build(reading: Reading) -> EngineSpec:
         max_beam_width=build.get_int("max_beam_width", default=1),
         paged_kv_cache=_paged_kv_cache(reading, build, plugins, layout),
         remove_input_padding=remove_input_padding,
-        gpt_attention_plugin=plugins.plugin_enabled("gpt_attention_plugin"),
+        **plugin_fields(plugins),
         context_fmha=plugins.get_bool("context_fmha", default=False),
-        paged_context_fmha=plugins.get_bool("use_paged_context_fmha", default=False),
-        tokens_per_block=plugins.get_int("tokens_per_block"),
         gather_context_logits=build.get_bool("gather_context_logits", default=False),
         gather_generation_logits=build.get_bool("gather_generation_logits", default=False),
         lora_enabled=lora_enabled,
@@ -109,11 +105,7 @@ def read_trtllm_build(reading: Reading) -> EngineSpec:
             "max_prompt_embedding_table_size", default=0, minimum=0
         ),
         gpus_per_node=mapping.get_int("gpus_per_node", default=DEFAULT_GPUS_PER_NODE),
-        rank_files=rank_files(reading, parallel, lambda rank: f"rank{rank}.engine"),
-        config_sha256=reading.sha256,
-        tokenizer_present=reading.tokenizer_present,
-        warnings=tuple(reading.warnings),
-        max_position_embeddings=max_position,
+        **reading_fields(reading, parallel, lambda rank: f"rank{rank}.engine", max_position),
     )
 
 

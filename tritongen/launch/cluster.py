@@ -249,8 +249,13 @@ def leaderworkerset_manifest(spec: ClusterSpec) -> dict[str, Any]:
 
 
 def leaderworkerset_yaml(spec: ClusterSpec) -> str:
-    """The manifest as YAML for `kubectl apply -f`: scripts as literal blocks, no anchors."""
-    return yaml.dump(leaderworkerset_manifest(spec), Dumper=_ManifestDumper, sort_keys=False, width=120)
+    """The manifest as YAML for `kubectl apply -f`."""
+    return manifest_yaml(leaderworkerset_manifest(spec))
+
+
+def manifest_yaml(manifest: dict[str, Any]) -> str:
+    """A manifest as YAML: scripts as literal blocks, no anchors (also the llmapi target's LWS)."""
+    return yaml.dump(manifest, Dumper=_ManifestDumper, sort_keys=False, width=120)
 
 
 class _ManifestDumper(yaml.SafeDumper):

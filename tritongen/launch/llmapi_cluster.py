@@ -1,34 +1,33 @@
-"""The Slurm batch script of an LLM-API (`llmapi`) repository: upstream's multi-node launch.
+"""The Slurm script and LeaderWorkerSet of an LLM-API (`llmapi`) repository: upstream's multi-node launch.
 
 Unlike the engine target (one tritonserver per rank, ranks > 0 in explicit model control), every task runs
 `trtllm-llmapi-launch tritonserver ...`: task 0 runs tritonserver and the LLM's leader, the other tasks
 become the LLM's MPI workers (TensorRT-LLM's `trtllm-llmapi-launch`; docs/llmapi.md of tensorrtllm_backend,
 #772). The task count is model.yaml's tp x pp, whatever the machine rendering it has installed.
+
+The LeaderWorkerSet is the engine target's (`cluster.leaderworkerset_manifest`: one pod per node, the workers
+wait for mpirun's remote agent, readiness on the leader) with another leader command: mpirun over the group's
+pods starts tp x pp identical `trtllm-llmapi-launch tritonserver` ranks (upstream's CI runs
+`mpirun -n 1 trtllm-llmapi-launch tritonserver ... :` once per rank; the blocks are the same, so one `-n`).
 """
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 from tritongen import defaults
 from tritongen.errors import LaunchError
-from tritongen.launch.command import FORCED_ENV, Ports
+from tritongen.launch.cluster import ClusterSpec, leaderworkerset_manifest, manifest_yaml
+from tritongen.launch.command import FORCED_ENV, MpiRun, Ports, build_launch_command
 from tritongen.launch.server import CONTAINER_TRITONSERVER
 
 READY_PATH = "/v2/health/ready"
 
 
-def llmapi_slurm_script(
-    repo: Path,
-    *,
-    gpus_per_node: int = defaults.GPUS_PER_NODE,
-    image: str | None = None,
-    ports: Ports | None = None,
-    name: str = "tritongen",
-    tritonserver: Path = CONTAINER_TRITONSERVER,
-) -> str:
-    """An `sbatch` script: `srun --mpi=pmix trtllm-llmapi-launch tritonserver`, one task per LLM rank."""
+def llmapi_world_size(repo: Path, gpus_per_node: int) -> int:
+    """model.yaml's tp x pp, checked to fill nodes of `gpus_per_node` GPUs evenly."""
     from tritongen.runtime.llmapi.config import ConfigError, read_config
 
     found = sorted(repo.glob("*/1/model.yaml"))
@@ -45,17 +44,24 @@ def llmapi_slurm_script(
             f"tp x pp {world} does not fill nodes of {gpus_per_node} GPUs evenly",
             hint="Use a --gpus-per-node that divides tp x pp.",
         )
+    return world
+
+
+def llmapi_slurm_script(
+    repo: Path,
+    *,
+    gpus_per_node: int = defaults.GPUS_PER_NODE,
+    image: str | None = None,
+    ports: Ports | None = None,
+    name: str = "tritongen",
+    tritonserver: Path = CONTAINER_TRITONSERVER,
+) -> str:
+    """An `sbatch` script: `srun --mpi=pmix trtllm-llmapi-launch tritonserver`, one task per LLM rank."""
+    world = llmapi_world_size(repo, gpus_per_node)
     ports = ports or Ports()
     per_node = min(world, gpus_per_node)
     nodes = -(-world // gpus_per_node)
-    server = [
-        "trtllm-llmapi-launch",
-        str(tritonserver),
-        f"--model-repository={repo}",
-        f"--http-port={ports.http}",
-        f"--grpc-port={ports.grpc}",
-        f"--metrics-port={ports.metrics}",
-    ]
+    server = _server_argv(repo, tritonserver, ports)
     srun = [
         "srun",
         "--mpi=pmix",
@@ -91,5 +97,86 @@ def llmapi_slurm_script(
             f"{shlex.join(srun)} \\",
             f"  {shlex.join(server)}",
             "",
+        ]
+    )
+
+
+def _server_argv(repo: Path, tritonserver: Path, ports: Ports) -> list[str]:
+    """Every rank's command: trtllm-llmapi-launch makes rank 0 tritonserver (and the LLM's leader), the
+    others the LLM's MPI workers, so the ports only matter on rank 0."""
+    return [
+        "trtllm-llmapi-launch",
+        str(tritonserver),
+        f"--model-repository={repo}",
+        f"--http-port={ports.http}",
+        f"--grpc-port={ports.grpc}",
+        f"--metrics-port={ports.metrics}",
+    ]
+
+
+def llmapi_cluster_spec(
+    repo: Path,
+    *,
+    gpus_per_node: int = defaults.GPUS_PER_NODE,
+    image: str | None = None,
+    ports: Ports | None = None,
+    name: str = "tritongen",
+    tritonserver: Path = CONTAINER_TRITONSERVER,
+    rsh_agent: str = "ssh",
+) -> ClusterSpec:
+    """The engine target's ClusterSpec for an llmapi repository: world size = model.yaml's tp x pp, and no
+    model for ranks > 0 (they are the LLM's workers, not tritonservers)."""
+    return ClusterSpec(
+        repo=repo,
+        world_size=llmapi_world_size(repo, gpus_per_node),
+        trtllm_models=(),
+        gpus_per_node=gpus_per_node,
+        tritonserver=tritonserver,
+        ports=ports or Ports(),
+        name=name,
+        image=image,
+        rsh_agent=rsh_agent,
+    )
+
+
+def llmapi_leaderworkerset_manifest(spec: ClusterSpec) -> dict[str, Any]:
+    """The engine target's LeaderWorkerSet with the llmapi leader command (see the module docstring)."""
+    manifest = leaderworkerset_manifest(spec)  # refuses a spec without an image
+    template = manifest["spec"]["leaderWorkerTemplate"]
+    template["leaderTemplate"]["spec"]["containers"][0]["command"] = ["bash", "-c", _leader_script(spec)]
+    return manifest
+
+
+def llmapi_leaderworkerset_yaml(spec: ClusterSpec) -> str:
+    """The manifest as YAML for `kubectl apply -f`, dumped as the engine target's is."""
+    return manifest_yaml(llmapi_leaderworkerset_manifest(spec))
+
+
+_HOSTS = "@HOSTS@"  # stands for the host list the leader computes at start (shlex leaves it unquoted)
+
+
+def _leader_script(spec: ClusterSpec) -> str:
+    """Compute the group's host list from the LWS variables, then start every LLM rank with mpirun.
+
+    The mpirun options (root, --host, -x of the forced variables, output tags) are the engine target's
+    (`build_launch_command`); only the rank blocks differ. Every outside value is shell-quoted.
+    """
+    engine = build_launch_command(spec.launch_spec(mpirun=MpiRun("mpirun", (4,)), hosts=_HOSTS), {})
+    server = _server_argv(spec.repo, spec.tritonserver, spec.ports)
+    # The marker is replaced in the mpirun options only: a repository path that holds it stays as it is.
+    options = shlex.join(engine.prefix).replace(_HOSTS, '"$hosts"')
+    ranks = shlex.join(["-n", str(spec.world_size), *server])
+    slots = spec.ranks_per_node
+    return "\n".join(
+        [
+            "set -euo pipefail",
+            f'hosts="$LWS_LEADER_ADDRESS:{slots}"',
+            'leader="${LWS_LEADER_ADDRESS%%.*}"',
+            'domain="${LWS_LEADER_ADDRESS#*.}"',
+            "for i in $(seq 1 $((LWS_GROUP_SIZE - 1))); do",
+            f'  hosts="$hosts,$leader-$i.$domain:{slots}"',
+            "done",
+            f"exec {options} \\",
+            f"  {ranks}",
         ]
     )

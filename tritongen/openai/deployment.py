@@ -5,7 +5,9 @@ so the route works against a Triton it did not start. The rendered repository's 
 (`tritongen.json`), when there is one, adds what the server cannot say: which of its models tritongen
 rendered and where the tokenizer is. Choice order for the model: `--model-name`, then `ensemble`,
 `tensorrt_llm_bls`, and an llmapi `tensorrt_llm`, whichever is ready first in that order. Tokenizer:
-`--tokenizer`, the manifest, then the preprocessing model's `tokenizer_dir` parameter.
+`--tokenizer`, the manifest, then the preprocessing model's `tokenizer_dir` parameter. An llmapi
+repository's manifest has no tokenizer entry: its model's LLM arguments (`tokenizer`, else `model`, the
+checkpoint the LLM loads its tokenizer from) say where it is, and `max_seq_len`.
 """
 
 from __future__ import annotations
@@ -134,13 +136,22 @@ def resolve(
     decoupled = any(_decoupled(step) for step in steps.values()) if steps else _decoupled(config)
     target = target_for(model_name, config, decoupled, steps)
     pre = _config(base, "preprocessing") if "preprocessing" in ready else {}
-    tokenizer_dir = tokenizer or _manifest_tokenizer(manifest) or _tokenizer_parameter(pre, config)
+    tokenizer_dir = (
+        tokenizer
+        or _manifest_tokenizer(manifest)
+        or _llm_argument_path(manifest, model_name)
+        or _tokenizer_parameter(pre, config)
+    )
     if tokenizer_dir is None:
         raise TokenizerError(
             f"cannot tell where the tokenizer of '{model_name}' is",
             hint="Pass --tokenizer DIR or --repository REPO (a repository rendered by tritongen).",
         )
-    max_seq_len = _int(_parameter(pre, "max_seq_len")) or _int(manifest.get("engine", {}).get("max_seq_len"))
+    max_seq_len = (
+        _int(_parameter(pre, "max_seq_len"))
+        or _int(manifest.get("engine", {}).get("max_seq_len"))
+        or _int(_llm_argument(manifest, model_name, "max_seq_len"))
+    )
     add_special = (_parameter(pre, "add_special_tokens") or "true").lower() in TRUE_WORDS
     if served_name is None:
         served_name = repository.expanduser().resolve().name if repository is not None else model_name
@@ -150,6 +161,18 @@ def resolve(
 def _manifest_tokenizer(manifest: dict[str, Any]) -> Path | None:
     path = manifest.get("tokenizer", {}).get("path")
     return Path(path) if path else None
+
+
+def _llm_argument(manifest: dict[str, Any], model: str, key: str) -> object:
+    """An LLM argument of an llmapi model (its model.yaml), as the manifest records it."""
+    parameters = manifest.get("parameters", {}).get(model, {}) if manifest.get("target") == "llmapi" else {}
+    entry = parameters.get(key) if isinstance(parameters, dict) else None
+    return entry.get("value") if isinstance(entry, dict) else None
+
+
+def _llm_argument_path(manifest: dict[str, Any], model: str) -> Path | None:
+    value = _llm_argument(manifest, model, "tokenizer") or _llm_argument(manifest, model, "model")
+    return Path(str(value)) if value else None
 
 
 def _tokenizer_parameter(pre: dict[str, Any], config: dict[str, Any]) -> Path | None:

@@ -67,7 +67,7 @@ class Generation:
     completion_tokens: int = 0
 
     async def deltas(self) -> AsyncGenerator[str, None]:
-        reader = self.target.reader()
+        reader = self.target.reader(self.sampling.stop)
         scanner = StopScanner(self.sampling.stop)
         body = self.target.body(self.prompt, self.sampling, stream=True)
         events = self.upstream.generate_stream(self.target.model, body, self.target.abandon(body))
@@ -79,7 +79,11 @@ class Generation:
                     yield shown
                 if scanner.hit:
                     break
-        tail = scanner.flush()
+        # What the reader held back (a cumulative stream's unsettled end) is scanned like the rest; after a
+        # stop string nothing more is shown.
+        tail = "" if scanner.hit else scanner.push(reader.finish())
+        if not scanner.hit:
+            tail += scanner.flush()
         if tail:
             self.text.append(tail)
             yield tail

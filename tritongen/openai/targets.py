@@ -11,6 +11,9 @@ tensor the user never named. Two families exist:
 - `LlmapiTarget`: upstream's single `tensorrt_llm` llmapi model (`sampling_param_*`, `streaming`), whose
   streamed `text_output` is cumulative (reference llmapi.md §1.6), so the reader diffs successive chunks.
 
+The llmapi names and the cumulative → delta step are `tritongen.http.contract`'s (`ModelContract`,
+`StreamedText`), the description `infer` and `bench` read too, so the three clients cannot drift apart.
+
 `target_for` picks one from the config's input names; adding a target is one class and one line there.
 """
 
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tritongen.http.contract import ModelContract, StreamedText
 from tritongen.openai.protocol import RouteError
 
 # TRT-LLM (and the torch runtime) decode greedily unless top_k > 1 or top_p > 0, so OpenAI's "sample at
@@ -61,6 +65,10 @@ class StreamReader(Protocol):
         """The new text in one generate_stream event."""
         ...
 
+    def finish(self) -> str:
+        """Text held back until the stream ended (a cumulative stream's unsettled end), else ""."""
+        ...
+
 
 class Target(Protocol):
     """How to talk to one model of the deployment."""
@@ -89,7 +97,9 @@ class Target(Protocol):
         """The generate / generate_stream JSON body for `prompt` (already chat-templated)."""
         ...
 
-    def reader(self) -> StreamReader: ...
+    def reader(self, stop: tuple[str, ...] = ()) -> StreamReader:
+        """A reader for one request whose stop strings are `stop`."""
+        ...
 
     def abandon(self, body: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """The request (model, body) that stops `body`'s generation when the route stops reading it early,
@@ -133,23 +143,29 @@ class _DeltaReader:
             self.completion_tokens = completion
         return _text(event)
 
+    def finish(self) -> str:
+        return ""
+
 
 class _CumulativeReader:
-    """`text_output` is everything so far: the delta is what is new since the previous event."""
+    """`text_output` is everything so far: the delta is what is new since the previous event.
 
-    def __init__(self) -> None:
+    `StreamedText` holds back an end that may still change: a half-decoded character (U+FFFD) and the
+    start of a stop string, which the llmapi model shows while the string's tokens arrive and then drops
+    from its final text. Without the hold-back the route's `StopScanner` would keep such a start and
+    release it at the end, into an answer that must stop before it.
+    """
+
+    def __init__(self, stop: tuple[str, ...]) -> None:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
-        self._seen = ""
+        self._text = StreamedText(cumulative=True, stop=stop)
 
     def feed(self, event: Mapping[str, Any]) -> str:
-        text = _text(event)
-        if text.startswith(self._seen):
-            delta = text[len(self._seen) :]
-        else:  # the model rewrote earlier text (it never should): send only what extends the longer one
-            delta = text[len(self._seen) :] if len(text) > len(self._seen) else ""
-        self._seen = max(text, self._seen, key=len)
-        return delta
+        return self._text.delta(_text(event))
+
+    def finish(self) -> str:
+        return self._text.finish()
 
 
 def _unsupported(model: str, option: str, inputs: Mapping[str, bool]) -> RouteError:
@@ -246,7 +262,7 @@ class TensorTarget:
             raise _unsupported(self.model, "seed", self.inputs)
         return chosen
 
-    def reader(self) -> StreamReader:
+    def reader(self, stop: tuple[str, ...] = ()) -> StreamReader:  # noqa: ARG002 - text is already a delta
         return _DeltaReader()
 
     def abandon(self, body: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -276,9 +292,10 @@ class LlmapiTarget:
         body: dict[str, Any] = {
             "id": uuid.uuid4().hex,  # its cancellation needs a request id (llmapi.md §1.8)
             "text_input": prompt,
-            "sampling_param_max_tokens": sampling.max_tokens,
-            "sampling_param_exclude_input_from_output": True,  # its default echoes the prompt
-            "streaming": stream and self.decoupled,
+            # sampling_param_max_tokens, streaming, and exclude_input_from_output (its default echoes)
+            **ModelContract(self.model, self.inputs).generation_fields(
+                sampling.max_tokens, stream and self.decoupled
+            ),
         }
         if sampling.greedy:
             body["sampling_param_top_k"] = 1
@@ -300,8 +317,8 @@ class LlmapiTarget:
             raise _unsupported(self.model, unknown[0].removeprefix("sampling_param_"), self.inputs)
         return body
 
-    def reader(self) -> StreamReader:
-        return _CumulativeReader()
+    def reader(self, stop: tuple[str, ...] = ()) -> StreamReader:
+        return _CumulativeReader(stop)
 
     def abandon(self, body: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         if "stop" not in self.inputs:
@@ -325,7 +342,7 @@ def target_for(
             status=500,
             type="server_error",
         )
-    if "sampling_param_max_tokens" in inputs or "streaming" in inputs:
+    if ModelContract(model, inputs).llmapi:
         return LlmapiTarget("llmapi", model, inputs, decoupled)
     if config.get("platform") != "ensemble":
         return TensorTarget("tensorrt_llm_bls", model, inputs, decoupled)

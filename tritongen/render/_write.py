@@ -20,6 +20,11 @@ from tritongen.render.plan import Plan
 _IGNORED_DIRS = ("__pycache__",)  # written by the Python backend at run time; never part of a render
 
 
+def _os_error(message: str, error: OSError, *, hint: str) -> OutputError:
+    """`message: <the system's reason>` as one line: the errno text, not the exception's repr or a traceback."""
+    return OutputError(f"{message}: {error.strerror or error}", hint=hint)
+
+
 @dataclass(frozen=True)
 class FileStatus:
     """What rendering does (or would do) to one path of the repository."""
@@ -95,9 +100,8 @@ def check_output(output: Path, *, create_parent: bool) -> None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise OutputError(
-                f"cannot create {output.parent}: {error.strerror or error}",
-                hint="Choose a writable --output path.",
+            raise _os_error(
+                f"cannot create {output.parent}", error, hint="Choose a writable --output path."
             ) from None
 
 
@@ -124,9 +128,8 @@ def make_temporary(output: Path) -> Path:
         temporary = Path(tempfile.mkdtemp(prefix=f".{output.name}.tritongen-", dir=output.parent))
         temporary.chmod(0o777 & ~umask())  # mkdtemp makes 0700; a server run as another user must read it
     except OSError as error:
-        raise OutputError(
-            f"{output.parent} is not writable: {error.strerror or error}",
-            hint="Choose a writable --output path.",
+        raise _os_error(
+            f"{output.parent} is not writable", error, hint="Choose a writable --output path."
         ) from None
     return temporary
 
@@ -144,8 +147,9 @@ def write_and_validate(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
     except OSError as error:
-        raise OutputError(
-            f"cannot write the repository beside {output}: {error.strerror or error}",
+        raise _os_error(
+            f"cannot write the repository beside {output}",
+            error,
             hint="Check free disk space and permissions.",
         ) from None
     placed = temporary / ENGINE_SUBPATH
@@ -176,16 +180,18 @@ def swap_into_place(temporary: Path, output: Path) -> None:
         aside.rmdir()
         output.rename(aside)
     except OSError as error:
-        raise OutputError(
-            f"cannot move the new repository into {output}: {error.strerror or error}",
+        raise _os_error(
+            f"cannot move the new repository into {output}",
+            error,
             hint="The previous repository, if any, is unchanged.",
         ) from None
     try:
         temporary.rename(output)
     except OSError as error:
         aside.rename(output)
-        raise OutputError(
-            f"cannot move the new repository into {output}: {error.strerror or error}",
+        raise _os_error(
+            f"cannot move the new repository into {output}",
+            error,
             hint="The previous repository is unchanged.",
         ) from None
     shutil.rmtree(aside, ignore_errors=True)

@@ -40,8 +40,14 @@ GENERATION_MODELS: dict[str, tuple[str, ...]] = {
 TRITON_DATATYPES: tuple[str, ...] = ("TYPE_FP32", "TYPE_FP16", "TYPE_BF16")
 DTYPE_TO_TRITON: dict[str, str] = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TYPE_BF16"}
 
-_I, _F, _B, _S, _T, _C = (ParamType.INT, ParamType.FLOAT, ParamType.BOOL, ParamType.STR,
-                          ParamType.DATATYPE, ParamType.CSV)
+_I, _F, _B, _S, _T, _C = (
+    ParamType.INT,
+    ParamType.FLOAT,
+    ParamType.BOOL,
+    ParamType.STR,
+    ParamType.DATATYPE,
+    ParamType.CSV,
+)
 _ENGINE, _DERIVED = Source.ENGINE, Source.DERIVED
 # gpt_model_type: anything else throws "Invalid gpt_model_type"; an empty value too.
 BATCHING_STRATEGIES: tuple[str, ...] = ("V1", "v1", "inflight_batching", "inflight_fused_batching")
@@ -76,36 +82,103 @@ def tensor_features(version: Version) -> dict[str, Value]:
     }
 
 
-def _p(model: str, name: str, type_: ParamType, default: Value, since: str, until: str | None = None, *,
-       doc: str, source: Source = Source.DEFAULT, key: str | None = None, header: bool = False,
-       choices: tuple[str, ...] | None = None, runtime: str = "any", placeholder: bool = True,
-       backend_default: str | None = None, required: bool = False,
-       bounds: tuple[float, float] | None = None) -> Param:
-    return Param(name=name, model=model, type=type_, default=default, since=v(since),
-                 until=v(until) if until else None, source=source, doc=doc, key=key, header=header,
-                 choices=choices, runtime=runtime, placeholder=placeholder, backend_default=backend_default,
-                 required=required, bounds=bounds)
+def _p(
+    model: str,
+    name: str,
+    type_: ParamType,
+    default: Value,
+    since: str,
+    until: str | None = None,
+    *,
+    doc: str,
+    source: Source = Source.DEFAULT,
+    key: str | None = None,
+    header: bool = False,
+    choices: tuple[str, ...] | None = None,
+    runtime: str = "any",
+    placeholder: bool = True,
+    backend_default: str | None = None,
+    required: bool = False,
+    bounds: tuple[float, float] | None = None,
+) -> Param:
+    return Param(
+        name=name,
+        model=model,
+        type=type_,
+        default=default,
+        since=v(since),
+        until=v(until) if until else None,
+        source=source,
+        doc=doc,
+        key=key,
+        header=header,
+        choices=choices,
+        runtime=runtime,
+        placeholder=placeholder,
+        backend_default=backend_default,
+        required=required,
+        bounds=bounds,
+    )
 
 
 def _shared_header(model: str, since_placeholder: str, count_name: str | None) -> tuple[Param, ...]:
     """max_batch_size (hard-coded 128 before v0.6) and the instance count (hard-coded 1 before v0.7)."""
     entries = [
-        _p(model, "triton_max_batch_size", _I, 128, "0.5", "0.6", header=True, placeholder=False,
-           source=_ENGINE, doc="Triton max_batch_size (v0.5 hard-codes 128; tritongen uses the engine's)"),
-        _p(model, "triton_max_batch_size", _I, None, since_placeholder, header=True, source=_ENGINE,
-           doc="Triton max_batch_size: one value for all five models, the engine's max batch size"),
+        _p(
+            model,
+            "triton_max_batch_size",
+            _I,
+            128,
+            "0.5",
+            "0.6",
+            header=True,
+            placeholder=False,
+            source=_ENGINE,
+            doc="Triton max_batch_size (v0.5 hard-codes 128; tritongen uses the engine's)",
+        ),
+        _p(
+            model,
+            "triton_max_batch_size",
+            _I,
+            None,
+            since_placeholder,
+            header=True,
+            source=_ENGINE,
+            doc="Triton max_batch_size: one value for all five models, the engine's max batch size",
+        ),
     ]
     if count_name:
         entries += [
-            _p(model, count_name, _I, 1, "0.5", "0.7", header=True, placeholder=False, source=_DERIVED,
-               doc="instances of this Python model (hard-coded 1 before v0.7)"),
-            _p(model, count_name, _I, 1, "0.7", header=True, source=_DERIVED,
-               doc="instances of this Python model (each a process with its own tokenizer)"),
+            _p(
+                model,
+                count_name,
+                _I,
+                1,
+                "0.5",
+                "0.7",
+                header=True,
+                placeholder=False,
+                source=_DERIVED,
+                doc="instances of this Python model (hard-coded 1 before v0.7)",
+            ),
+            _p(
+                model,
+                count_name,
+                _I,
+                1,
+                "0.7",
+                header=True,
+                source=_DERIVED,
+                doc="instances of this Python model (each a process with its own tokenizer)",
+            ),
         ]
     return tuple(entries)
 
 
 _TRT = "tensorrt_llm"
+# The catalogue is a table: one entry per parameter and version range, kept at two or three lines
+# each so a reader can scan it (the formatter would spread each entry over a dozen lines).
+# fmt: off
 TENSORRT_LLM: tuple[Param, ...] = (
     # -- header ----------------------------------------------------------------------------------
     _p(_TRT, "triton_backend", _S, "tensorrtllm", "0.5", "0.10", header=True, placeholder=False,
@@ -324,6 +397,7 @@ TENSORRT_LLM_BLS: tuple[Param, ...] = (
     _p(_BLS, "multimodal_encoders_name", _S, None, "0.13",
        doc="multimodal encoder model(s) the BLS calls", backend_default="none"),
 )
+# fmt: on
 
 CATALOGUE: tuple[Param, ...] = (*PREPROCESSING, *TENSORRT_LLM, *POSTPROCESSING, *ENSEMBLE, *TENSORRT_LLM_BLS)
 

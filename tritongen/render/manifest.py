@@ -59,8 +59,12 @@ def manifest_text(plan: Plan, *, placement: str) -> str:
         "warnings": list(plan.warnings),
         "parameters": {
             model: {
-                s.name: {"key": s.param.parameter_key, "value": s.value, "source": s.source.value,
-                         "reason": s.reason}
+                s.name: {
+                    "key": s.param.parameter_key,
+                    "value": s.value,
+                    "source": s.source.value,
+                    "reason": s.reason,
+                }
                 for s in plan.for_model(model)
             }
             for model in plan.models
@@ -92,9 +96,11 @@ class Manifest:
     @property
     def summary(self) -> str:
         engine = self.data.get("engine", {})
-        return (f"{self.path.parent}: backend {self.data.get('backend_version')} "
-                f"({self.data.get('generation')} layout, {self.data.get('runtime')} runtime); engine "
-                f"{engine.get('path')} ({engine.get('placement')})")
+        return (
+            f"{self.path.parent}: backend {self.data.get('backend_version')} "
+            f"({self.data.get('generation')} layout, {self.data.get('runtime')} runtime); engine "
+            f"{engine.get('path')} ({engine.get('placement')})"
+        )
 
 
 def read_manifest(repo: Path) -> Manifest:
@@ -108,11 +114,14 @@ def read_manifest(repo: Path) -> Manifest:
             for name, item in params.items()
         )
     except FileNotFoundError:
-        raise UsageError(f"{repo} has no {MANIFEST_NAME}: it was not rendered by tritongen",
-                         hint="`tritongen render --engine DIR` writes one; `tritongen check` works on any "
-                              "repository.") from None
+        raise UsageError(
+            f"{repo} has no {MANIFEST_NAME}: it was not rendered by tritongen",
+            hint="`tritongen render --engine DIR` writes one; `tritongen check` works on any repository.",
+        ) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UsageError(f"cannot read {path}: {error}", hint="Re-render the repository to restore it.") from None
+        raise UsageError(
+            f"cannot read {path}: {error}", hint="Re-render the repository to restore it."
+        ) from None
     return Manifest(path, data, entries)
 
 
@@ -127,13 +136,18 @@ def explain(repo: Path, param: str | None = None) -> str:
 
             known = sorted({e.name for e in manifest.entries})
             close = difflib.get_close_matches(param, known, n=3)
-            raise UsageError(f"no parameter '{param}' in {repo}",
-                             hint=f"Did you mean {' or '.join(close)}?" if close
-                             else "`tritongen explain REPO` lists them all.")
+            raise UsageError(
+                f"no parameter '{param}' in {repo}",
+                hint=f"Did you mean {' or '.join(close)}?"
+                if close
+                else "`tritongen explain REPO` lists them all.",
+            )
     rows = [("MODEL", "PARAMETER", "VALUE", "SOURCE", "REASON")]
     rows += [(e.model, e.name, format_value(e.value) or "(empty)", e.source, e.reason) for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [manifest.summary, ""]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-              for row in rows]
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)

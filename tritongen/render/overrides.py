@@ -66,8 +66,10 @@ def parse_key(key: str, origin: str) -> tuple[str | None, str]:
         )
     model, name = match.group(1), match.group(2)
     if model is not None and model not in MODELS:
-        raise UsageError(f"{origin}: unknown model '{model}'", hint=_suggest(model, MODELS, "Models are " +
-                                                                               ", ".join(MODELS) + "."))
+        raise UsageError(
+            f"{origin}: unknown model '{model}'",
+            hint=_suggest(model, MODELS, "Models are " + ", ".join(MODELS) + "."),
+        )
     return model, name
 
 
@@ -92,24 +94,31 @@ def load_config_file(path: Path) -> tuple[Override, ...]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise UsageError(f"cannot read --config {path}: {error.strerror or error}",
-                         hint="Give the path of a YAML file.") from None
+        raise UsageError(
+            f"cannot read --config {path}: {error.strerror or error}", hint="Give the path of a YAML file."
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"--config {path} is not valid YAML: {first}",
-                         hint="Write `name: value` lines, or `model:` followed by indented `name: value` lines.") from None
+        raise UsageError(
+            f"--config {path} is not valid YAML: {first}",
+            hint="Write `name: value` lines, or `model:` followed by indented `name: value` lines.",
+        ) from None
     if data is None:
         return ()
     if not isinstance(data, dict):
-        raise UsageError(f"--config {path} must hold a mapping of parameters, not {type(data).__name__}",
-                         hint="Write `name: value` lines, or `model:` followed by indented `name: value` lines.")
+        raise UsageError(
+            f"--config {path} must hold a mapping of parameters, not {type(data).__name__}",
+            hint="Write `name: value` lines, or `model:` followed by indented `name: value` lines.",
+        )
     overrides: list[Override] = []
     for key, value in data.items():
         if isinstance(value, dict):
             model = str(key)
             if model not in MODELS:
-                raise UsageError(f"--config {path}: unknown model '{model}'",
-                                 hint=_suggest(model, MODELS, "Models are " + ", ".join(MODELS) + "."))
+                raise UsageError(
+                    f"--config {path}: unknown model '{model}'",
+                    hint=_suggest(model, MODELS, "Models are " + ", ".join(MODELS) + "."),
+                )
             for name, inner in value.items():
                 origin = f"--config {path}: {model}.{name}"
                 _, checked = parse_key(str(name), origin)
@@ -124,10 +133,14 @@ def load_config_file(path: Path) -> tuple[Override, ...]:
 def _yaml_scalar(value: Any, origin: str) -> Value:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+    if isinstance(value, list) and all(
+        isinstance(item, int) and not isinstance(item, bool) for item in value
+    ):
         return ",".join(str(item) for item in value)  # gpu_device_ids: [0, 1]
-    raise UsageError(f"{origin}: expected a single value, got {type(value).__name__}",
-                     hint="Give a number, true/false or text.")
+    raise UsageError(
+        f"{origin}: expected a single value, got {type(value).__name__}",
+        hint="Give a number, true/false or text.",
+    )
 
 
 def resolve(override: Override, version: Version, runtime: str, generation: str) -> tuple[Param, ...]:
@@ -141,8 +154,10 @@ def resolve(override: Override, version: Version, runtime: str, generation: str)
     if not known:
         everything = {p.name for p in CATALOGUE if p.model in scope} | {p.key for p in CATALOGUE if p.key}
         where = f" in {override.model}" if override.model else ""
-        raise UsageError(f"{override.origin}: unknown parameter '{override.name}'{where}",
-                         hint=_suggest(override.name, sorted(everything), "`tritongen explain REPO` lists them."))
+        raise UsageError(
+            f"{override.origin}: unknown parameter '{override.name}'{where}",
+            hint=_suggest(override.name, sorted(everything), "`tritongen explain REPO` lists them."),
+        )
     other_runtime = [p for p in known if p.exists_in(version) and p.model in models]
     if other_runtime:
         if runtime == "torch":
@@ -153,12 +168,15 @@ def resolve(override: Override, version: Version, runtime: str, generation: str)
             hint = "Drop it, or render a Hugging Face checkpoint; for engines set triton_max_batch_size."
         raise UsageError(f"{override.origin}: '{override.name}' {reason}", hint=hint)
     if override.model and override.model not in models:
-        raise UsageError(f"{override.origin}: backend {version} renders no {override.model} model",
-                         hint="tensorrt_llm_bls exists from backend 0.7 (tritongen renders it from 0.8).")
+        raise UsageError(
+            f"{override.origin}: backend {version} renders no {override.model} model",
+            hint="tensorrt_llm_bls exists from backend 0.7 (tritongen renders it from 0.8).",
+        )
     ranges = "; ".join(sorted({f"{p.model} {p.versions}" for p in known}))
-    raise UsageError(f"{override.origin}: '{override.name}' does not exist in backend {version} "
-                     f"(it exists in {ranges})",
-                     hint="Drop the override, or pick a --backend-version that has it.")
+    raise UsageError(
+        f"{override.origin}: '{override.name}' does not exist in backend {version} (it exists in {ranges})",
+        hint="Drop the override, or pick a --backend-version that has it.",
+    )
 
 
 def coerce(param: Param, raw: Value, origin: str) -> Value:
@@ -169,17 +187,23 @@ def coerce(param: Param, raw: Value, origin: str) -> Value:
             raw = None
     if raw is None:
         if param.header:
-            raise UsageError(f"{origin}: '{param.name}' cannot be empty",
-                             hint="It sits where Triton parses a value (max_batch_size, decoupled, data_type, "
-                                  "count); give one.")
+            raise UsageError(
+                f"{origin}: '{param.name}' cannot be empty",
+                hint="It sits where Triton parses a value (max_batch_size, decoupled, data_type, "
+                "count); give one.",
+            )
         if not param.may_be_empty:
-            raise UsageError(f"{origin}: '{param.name}' cannot be empty",
-                             hint=f"The backend refuses an empty value; give {_expected(param)}.")
+            raise UsageError(
+                f"{origin}: '{param.name}' cannot be empty",
+                hint=f"The backend refuses an empty value; give {_expected(param)}.",
+            )
         return None
     value = _typed(param, raw)
     if value is None or not param.admits(value):
-        raise UsageError(f"{origin}: '{param.name}' expects {_expected(param)}, got {raw!r}",
-                         hint=f"{param.name}: {param.doc}.")
+        raise UsageError(
+            f"{origin}: '{param.name}' expects {_expected(param)}, got {raw!r}",
+            hint=f"{param.name}: {param.doc}.",
+        )
     return value
 
 
@@ -207,7 +231,9 @@ def _typed(param: Param, raw: str | float | bool) -> Value:
     if isinstance(raw, bool):
         return None  # YAML true/false for a number or a text value is a mistake
     if kind is ParamType.INT:
-        number = raw if isinstance(raw, int) else int(raw) if isinstance(raw, str) and _INT_RE.match(raw) else None
+        number = (
+            raw if isinstance(raw, int) else int(raw) if isinstance(raw, str) and _INT_RE.match(raw) else None
+        )
         if number is None or number < 0 or (param.header and number > _INT32_MAX):
             return None
         return number

@@ -76,8 +76,9 @@ def render_files(plan: Plan, placement: str) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def render_repository(plan: Plan, output: Path, *, placement: str = "symlink", force: bool = False,
-                      dry_run: bool = False) -> RenderResult:
+def render_repository(
+    plan: Plan, output: Path, *, placement: str = "symlink", force: bool = False, dry_run: bool = False
+) -> RenderResult:
     """Render `plan` into the directory `output` (see the module docstring for the guarantees).
 
     `dry_run` only compares with what is there: nothing is written, placed or validated.
@@ -91,15 +92,18 @@ def render_repository(plan: Plan, output: Path, *, placement: str = "symlink", f
     plan = plan.with_engine_location(location, placement_reason(placement))
     files = render_files(plan, placement)
     statuses = file_statuses(output, files, plan, placement)
-    result = RenderResult(output, plan, placement, tuple(statuses), dry_run, written=False,
-                          warnings=plan.warnings)
+    result = RenderResult(
+        output, plan, placement, tuple(statuses), dry_run, written=False, warnings=plan.warnings
+    )
     target_has_content = output.is_dir() and any(output.iterdir())
     if dry_run or (target_has_content and not result.changed):
         return result
     if target_has_content and not force:
         changed = sum(1 for s in statuses if s.status != "identical")
-        raise OutputError(f"{output} exists and {changed} of its files would change; use --force to replace it",
-                          hint="Or --dry-run to see which, or choose another --output.")
+        raise OutputError(
+            f"{output} exists and {changed} of its files would change; use --force to replace it",
+            hint="Or --dry-run to see which, or choose another --output.",
+        )
     temporary = make_temporary(output)
     try:
         validation_warnings = write_and_validate(temporary, files, plan, placement, output)
@@ -107,8 +111,15 @@ def render_repository(plan: Plan, output: Path, *, placement: str = "symlink", f
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    return RenderResult(output, plan, placement, tuple(statuses), dry_run=False, written=True,
-                        warnings=plan.warnings + validation_warnings)
+    return RenderResult(
+        output,
+        plan,
+        placement,
+        tuple(statuses),
+        dry_run=False,
+        written=True,
+        warnings=plan.warnings + validation_warnings,
+    )
 
 
 # -- the one call behind `tritongen render` -----------------------------------------------------------
@@ -138,10 +149,23 @@ def render_engine(
         overrides += load_config_file(config_file)
     overrides += parse_sets(sets)  # parsed before the engine is read: a typo fails fast
     spec = read_engine(engine, tp_size=tp_size, pp_size=pp_size)
-    plan = build_plan(spec, backend_version=backend_version, tokenizer_dir=tokenizer, overrides=overrides,
-                      streaming=streaming)
+    plan = build_plan(
+        spec,
+        backend_version=backend_version,
+        tokenizer_dir=tokenizer,
+        overrides=overrides,
+        streaming=streaming,
+    )
     target = output if output is not None else defaults.REPOS_DIR / spec.path.name
     return render_repository(plan, target, placement=placement, force=force, dry_run=dry_run)
 
 
-__all__ = ["CLUSTER_FILES", "TEMPLATES_ROOT", "FileStatus", "RenderResult", "render_engine", "render_files", "render_repository"]
+__all__ = [
+    "CLUSTER_FILES",
+    "TEMPLATES_ROOT",
+    "FileStatus",
+    "RenderResult",
+    "render_engine",
+    "render_files",
+    "render_repository",
+]

@@ -3,7 +3,8 @@
 `1/` mirrors `tritongen/runtime/`: the model's entry point becomes `1/model.py` and each subpackage its
 imports reach is copied under its own name, so `1/model.py`'s `from .preprocessing.model import ...`
 is the same relative import as in the package. Each model gets only what it imports (the torch runtime
-never ships the tokenizer code; the BLS ships preprocessing and postprocessing to run them in-process).
+never ships the tokenizer code; the BLS ships preprocessing and postprocessing to run them in-process;
+the two generating models share `serving`, their requests in flight).
 This module is not shipped: it only tells `render` (and the tests) what to copy.
 """
 
@@ -21,9 +22,9 @@ MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
         "entry_tensorrt_llm_bls.py",
         ("common", "text", "preprocessing", "postprocessing", "tensorrt_llm_bls"),
     ),
-    "tensorrt_llm_torch": ("entry_tensorrt_llm_torch.py", ("common", "torch_runtime")),
+    "tensorrt_llm_torch": ("entry_tensorrt_llm_torch.py", ("common", "serving", "torch_runtime")),
     # the LLM-API (llmapi) model: upstream's one-model contract over tensorrt_llm.LLM or the torch runtime
-    "llmapi": ("entry_llmapi.py", ("common", "text", "torch_runtime", "llmapi")),
+    "llmapi": ("entry_llmapi.py", ("common", "text", "serving", "torch_runtime", "llmapi")),
 }
 
 

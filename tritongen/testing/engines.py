@@ -1,6 +1,6 @@
 """Engine directories, synthetic engine configs, a tiny real tokenizer and a tiny HF checkpoint for tests.
 
-Test modules (through tests/engine_fixtures.py) and scripts import these names; keep them stable.
+Test modules and scripts import these names; keep them stable.
 Everything is built offline:
 - the corpus engines (`CORPUS / "engines"`, vendored under tests/corpus) with small stand-in rank files;
 - synthetic `config.json` in the three layouts TensorRT-LLM has written, with keyword overrides, for

@@ -16,8 +16,9 @@ _HEADER_STRING = re.compile(r"^\s*(backend|platform)\s*:")
 # A `${name}` inside a string value whose emptiness stops the model, and why.
 _FATAL_UNFILLED = {
     "engine_dir": "the engine path is required: the tensorrt_llm model cannot load",
-    "batching_strategy": f"gpt_model_type must be {entries_named('batching_strategy')[0].allowed}: the model "
-    "cannot load",
+    "batching_strategy": (
+        f"gpt_model_type must be {entries_named('batching_strategy')[0].allowed}: the model cannot load"
+    ),
     "tokenizer_dir": "the Python models need a tokenizer directory: they cannot load",
     "tokenizer_type": f"it must be {entries_named('tokenizer_type')[0].allowed}: the model raises during initialize",
 }

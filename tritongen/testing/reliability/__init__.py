@@ -61,7 +61,7 @@ from tritongen.testing.reliability.report import (
 from tritongen.testing.reliability.request_fuzz import run_request_fuzz
 from tritongen.testing.reliability.serving_faults import Endpoints, run_serving_faults
 from tritongen.testing.reliability.stack import ServingStack, serving_stack
-from tritongen.testing.reliability.suite import run_parts
+from tritongen.testing.reliability.suite import run_parts, run_standalone
 
 __all__ = [
     "EXIT_WITHIN_S",
@@ -84,6 +84,7 @@ __all__ = [
     "run_parts",
     "run_request_fuzz",
     "run_serving_faults",
+    "run_standalone",
     "run_stub_death",
     "run_supervisor_death",
     "server_processes",

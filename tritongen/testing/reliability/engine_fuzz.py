@@ -42,7 +42,7 @@ from tritongen.testing.paths import CORPUS
 
 DOCUMENTED_RENDER_CODES = (0, 2, 3, 4, 5, 6)
 CASE_TIMEOUT_S = 60.0  # one engine-fuzz case (render takes well under a second)
-from tritongen.testing.reliability.report import FAILURES_KEPT, PartResult, keep_failure
+from tritongen.testing.reliability.report import FAILURES_KEPT, PartResult, keep_failure, start_part
 from tritongen.testing.reliability.stack import cli_env
 
 
@@ -1071,9 +1071,7 @@ def run_engine_fuzz(
     progress: Callable[[str], None] | None = None,
 ) -> PartResult:
     """Part 3: `examples` generated engine directories through `tritongen render`."""
-    say = progress or (lambda _: None)
-    started = time.monotonic()
-    work.mkdir(parents=True, exist_ok=True)
+    say, started = start_part(work, progress)
     bases_list = engine_bases()
     bases = {base.name: base for base in bases_list}
     fixtures = prepare_engine_fixtures(work / "fixtures")

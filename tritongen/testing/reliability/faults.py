@@ -22,7 +22,7 @@ from tritongen.launch import procs
 from tritongen.launch.command import Ports
 from tritongen.testing.launch import CLI, Launch, leftovers, make_repo
 from tritongen.testing.reliability.machine import alive_of, kill_processes, reliability_ports
-from tritongen.testing.reliability.report import PartResult, keep_failure
+from tritongen.testing.reliability.report import PartResult, keep_failure, start_part
 from tritongen.testing.reliability.stack import cli_env
 
 EXIT_WITHIN_S = 10.0
@@ -187,9 +187,7 @@ def run_faults(
     progress: Callable[[str], None] | None = None,
 ) -> PartResult:
     """Part 2: `trials` kill -9 trials on the tiny fixture, then `torch_trials` on the real torch runtime."""
-    say = progress or (lambda _: None)
-    started = time.monotonic()
-    work.mkdir(parents=True, exist_ok=True)
+    say, started = start_part(work, progress)
     rng = random.Random(seed)
     plan: list[tuple[str, int]] = []
     for target, count in (("fixture", trials), ("torch-tp2", torch_trials)):

@@ -38,10 +38,8 @@ import yaml
 from tritongen.launch.server import CONTAINER_TRITONSERVER
 from tritongen.render import CLUSTER_FILES
 from tritongen.testing.engines import make_engine_dir, make_tokenizer_dir, modern_config
-from tritongen.testing.launch import CLI
-from tritongen.testing.reliability.engine_fuzz import run_cli_in_process
-from tritongen.testing.reliability.report import PartResult, keep_failure
-from tritongen.testing.reliability.stack import cli_env
+from tritongen.testing.reliability.engine_fuzz import run_cli_in_process, run_cli_subprocess
+from tritongen.testing.reliability.report import PartResult, keep_failure, start_part
 
 SLURM_FILE, K8S_FILE = CLUSTER_FILES
 SENTINEL = "tritongen_injected"
@@ -176,11 +174,9 @@ def _text(path: Path) -> str:
 
 def _render(argv: list[str], as_subprocess: bool) -> tuple[int, str]:
     if as_subprocess:
-        done = subprocess.run(
-            [*CLI, *argv], env=cli_env(), capture_output=True, text=True, timeout=120, check=False
-        )
-        return done.returncode, done.stdout + done.stderr
-    code, out, err, escaped = run_cli_in_process(argv)
+        code, out, err, escaped = run_cli_subprocess(argv, timeout_s=120)
+    else:
+        code, out, err, escaped = run_cli_in_process(argv)
     return code, out + err + (escaped or "")
 
 
@@ -363,9 +359,7 @@ def run_hostile_paths(
     progress: Callable[[str], None] | None = None,
 ) -> PartResult:
     """`cases` fuzzed repository paths through render --slurm --k8s and the scripts it writes."""
-    say = progress or (lambda _: None)
-    started = time.monotonic()
-    work.mkdir(parents=True, exist_ok=True)
+    say, started = start_part(work, progress)
     tokenizer = make_tokenizer_dir(work / "tokenizer")
     engines = {
         ranks: make_engine_dir(work / "engines", modern_config("0.19.0", tp=ranks), name=f"tp{ranks}")

@@ -137,10 +137,17 @@ class ReadinessWatch:
         return self.not_ready_after_s
 
 
-def one_stub_death(
-    index: int, target: str, work: Path, targets: Targets, rng: random.Random
+Kill = Callable[[Launch, Path, dict[str, Any], random.Random], None]
+
+
+def _kill_trial(
+    index: int, target: str, work: Path, targets: Targets, rng: random.Random, kill: Kill
 ) -> dict[str, Any]:
-    """Launch, wait until ready, kill -9 a random stub; what the launch did about it."""
+    """Launch, wait until ready, then `kill` (which measures and sets "passed" in the record).
+
+    Both kill parts start, fail and clean up a trial the same way; only what is killed and measured differs.
+    A trial that fails while still starting keeps phase "start", so `_run_trials` starts it again.
+    """
     directory = work / f"trial{index}"
     directory = directory if not directory.exists() else _next_attempt(directory)
     directory.mkdir(parents=True)
@@ -151,104 +158,7 @@ def one_stub_death(
         record["phase"] = "start"
         record["ready_s"] = round(launch.wait_ready(timeout=READY_TIMEOUT_S), 2)
         record["phase"] = "kill"
-        stubs = launch_stubs(repo)
-        victim = rng.choice(stubs)
-        regions = {stub.region for stub in stubs}
-        snapshot = launch_members(launch.process.pid, repo)
-        watch = ReadinessWatch(launch.ports.http)
-        watch.start()
-        killed_at = time.monotonic()
-        os.kill(victim.pid, signal.SIGKILL)
-        try:
-            code: int | None = launch.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            code = None
-        seconds = time.monotonic() - killed_at
-        not_ready = watch.finish()
-        left = {str(p.pid): p.name for p in alive_of(snapshot)}
-        left.update((str(pid), "names the repository") for pid in leftovers(repo))
-        shm_left = regions_left(regions)
-        # The error must name the model. At tp > 1 a dead tensorrt_llm stub makes its peer rank's stub
-        # exit too, and the launcher may report that one: same model, other rank and pid, counted apart.
-        error = next((line for line in launch.output().splitlines() if line.startswith("error: ")), "")
-        named = f"the Python backend stub of model '{victim.model}' ("
-        exact = (
-            f"the Python backend stub of model '{victim.model}' (rank {victim.rank}, pid {victim.pid}) died"
-        )
-        record.update(
-            {
-                "model": victim.model,
-                "rank": victim.rank,
-                "stubs": len(stubs),
-                "exit_code": code,
-                "kill_to_exit_s": round(seconds, 3),
-                "kill_to_not_ready_s": round(not_ready, 3) if not_ready is not None else None,
-                "model_named": named in error,
-                "victim_named_exactly": exact in error,
-                "error_line": error[:300],
-                "processes_before_kill": len(snapshot),
-                "leftovers": left,
-                "shm_regions": len(regions),
-                "shm_left": shm_left,
-            }
-        )
-        record["passed"] = (
-            code == 7
-            and seconds <= EXIT_WITHIN_S
-            and record["model_named"]
-            and not_ready is not None
-            and not left
-            and not shm_left
-        )
-    except Exception as error:  # noqa: BLE001 (a trial that could not run is a failed trial, with its reason)
-        record.update({"passed": False, "error": f"{type(error).__name__}: {error}"})
-    finally:
-        launch.kill()
-    if not record["passed"]:
-        record["log_tail"] = launch.output()[-2000:]
-    return record
-
-
-def one_supervisor_death(
-    index: int, target: str, work: Path, targets: Targets, rng: random.Random
-) -> dict[str, Any]:
-    """Launch, wait until ready, kill -9 `tritongen launch`; how long until nothing of it is left."""
-    directory = work / f"trial{index}"
-    directory = directory if not directory.exists() else _next_attempt(directory)
-    directory.mkdir(parents=True)
-    repo = targets.repo(target, directory)
-    record: dict[str, Any] = {"trial": index, "target": target}
-    launch = _start(repo, directory, rng)
-    try:
-        record["phase"] = "start"
-        record["ready_s"] = round(launch.wait_ready(timeout=READY_TIMEOUT_S), 2)
-        record["phase"] = "kill"
-        regions = {stub.region for stub in launch_stubs(repo)}
-        snapshot = [p for p in launch_members(launch.process.pid, repo) if p.pid != launch.process.pid]
-        killed_at = time.monotonic()
-        launch.process.kill()
-        launch.process.wait()
-
-        def remaining() -> tuple[list[procs.Proc], list[int], list[str]]:
-            return alive_of(snapshot), leftovers(repo), regions_left(regions)
-
-        alive, named, shm_left = remaining()
-        while (alive or named or shm_left) and time.monotonic() - killed_at < GONE_WAIT_S:
-            time.sleep(0.05)
-            alive, named, shm_left = remaining()
-        seconds = time.monotonic() - killed_at
-        left = {str(p.pid): p.name for p in alive}
-        left.update((str(pid), "names the repository") for pid in named)
-        record.update(
-            {
-                "kill_to_gone_s": round(seconds, 3),
-                "processes_before_kill": dict(Counter(p.name for p in snapshot)),
-                "leftovers": left,
-                "shm_regions": len(regions),
-                "shm_left": shm_left,
-            }
-        )
-        record["passed"] = seconds <= EXIT_WITHIN_S and not left and not shm_left
+        kill(launch, repo, record, rng)
     except Exception as error:  # noqa: BLE001 (a trial that could not run is a failed trial, with its reason)
         record.update({"passed": False, "error": f"{type(error).__name__}: {error}"})
     finally:
@@ -257,6 +167,87 @@ def one_supervisor_death(
     if not record["passed"]:
         record["log_tail"] = launch.output()[-2000:]
     return record
+
+
+def _kill_a_stub(launch: Launch, repo: Path, record: dict[str, Any], rng: random.Random) -> None:
+    """kill -9 a random stub; how the launch answered: exit 7 in time, the model named, nothing left."""
+    stubs = launch_stubs(repo)
+    victim = rng.choice(stubs)
+    regions = {stub.region for stub in stubs}
+    snapshot = launch_members(launch.process.pid, repo)
+    watch = ReadinessWatch(launch.ports.http)
+    watch.start()
+    killed_at = time.monotonic()
+    os.kill(victim.pid, signal.SIGKILL)
+    try:
+        code: int | None = launch.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        code = None
+    seconds = time.monotonic() - killed_at
+    not_ready = watch.finish()
+    left = {str(p.pid): p.name for p in alive_of(snapshot)}
+    left.update((str(pid), "names the repository") for pid in leftovers(repo))
+    shm_left = regions_left(regions)
+    # The error must name the model. At tp > 1 a dead tensorrt_llm stub makes its peer rank's stub
+    # exit too, and the launcher may report that one: same model, other rank and pid, counted apart.
+    error = next((line for line in launch.output().splitlines() if line.startswith("error: ")), "")
+    named = f"the Python backend stub of model '{victim.model}' ("
+    exact = f"the Python backend stub of model '{victim.model}' (rank {victim.rank}, pid {victim.pid}) died"
+    record.update(
+        {
+            "model": victim.model,
+            "rank": victim.rank,
+            "stubs": len(stubs),
+            "exit_code": code,
+            "kill_to_exit_s": round(seconds, 3),
+            "kill_to_not_ready_s": round(not_ready, 3) if not_ready is not None else None,
+            "model_named": named in error,
+            "victim_named_exactly": exact in error,
+            "error_line": error[:300],
+            "processes_before_kill": len(snapshot),
+            "leftovers": left,
+            "shm_regions": len(regions),
+            "shm_left": shm_left,
+        }
+    )
+    record["passed"] = (
+        code == 7
+        and seconds <= EXIT_WITHIN_S
+        and record["model_named"]
+        and not_ready is not None
+        and not left
+        and not shm_left
+    )
+
+
+def _kill_the_supervisor(launch: Launch, repo: Path, record: dict[str, Any], _rng: random.Random) -> None:
+    """kill -9 `tritongen launch`; how long until none of its processes or shm regions is left."""
+    regions = {stub.region for stub in launch_stubs(repo)}
+    snapshot = [p for p in launch_members(launch.process.pid, repo) if p.pid != launch.process.pid]
+    killed_at = time.monotonic()
+    launch.process.kill()
+    launch.process.wait()
+
+    def remaining() -> tuple[list[procs.Proc], list[int], list[str]]:
+        return alive_of(snapshot), leftovers(repo), regions_left(regions)
+
+    alive, named, shm_left = remaining()
+    while (alive or named or shm_left) and time.monotonic() - killed_at < GONE_WAIT_S:
+        time.sleep(0.05)
+        alive, named, shm_left = remaining()
+    seconds = time.monotonic() - killed_at
+    left = {str(p.pid): p.name for p in alive}
+    left.update((str(pid), "names the repository") for pid in named)
+    record.update(
+        {
+            "kill_to_gone_s": round(seconds, 3),
+            "processes_before_kill": dict(Counter(p.name for p in snapshot)),
+            "leftovers": left,
+            "shm_regions": len(regions),
+            "shm_left": shm_left,
+        }
+    )
+    record["passed"] = seconds <= EXIT_WITHIN_S and not left and not shm_left
 
 
 def _next_attempt(directory: Path) -> Path:
@@ -278,7 +269,7 @@ def _run_trials(
     counts: dict[str, int],
     seed: int,
     say: Callable[[str], None],
-    trial: Callable[[int, str, Path, Targets, random.Random], dict[str, Any]],
+    kill: Kill,
     describe: Callable[[dict[str, Any]], str],
 ) -> tuple[list[dict[str, Any]], list[str], list[str], float]:
     started = time.monotonic()
@@ -291,7 +282,7 @@ def _run_trials(
     notes: list[str] = []
     for index, target in enumerate(plan):
         for _ in range(START_ATTEMPTS):
-            record = trial(index, target, work, targets, rng)
+            record = _kill_trial(index, target, work, targets, rng, kill)
             if record["passed"] or record.get("phase") != "start":
                 break
             # The launch failed before anything was killed: not what this part measures, but reported.
@@ -311,8 +302,77 @@ def _run_trials(
     return records, failures, notes, time.monotonic() - started
 
 
-def _detail(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k != "log_tail"} for r in records]
+Records = list[dict[str, Any]]
+
+
+def _kill_part(
+    part: str,
+    work: Path,
+    counts: dict[str, int],
+    seed: int,
+    mode: str,
+    progress: Callable[[str], None] | None,
+    kill: Kill,
+    describe: Callable[[dict[str, Any]], str],
+    figures_of: Callable[[Records], dict[str, Any]],
+) -> PartResult:
+    """A kill-trials part: its trials, then its own figures (`figures_of`) framed by the ones both report.
+
+    Both kill parts count passes, leftovers and start failures the same way; one place keeps their
+    reports comparable (same keys, same order) when a figure is added.
+    """
+    say = progress or (lambda _: None)
+    records, failures, notes, seconds = _run_trials(part, work, counts, seed, say, kill, describe)
+    passed = sum(r["passed"] for r in records)
+    figures = {
+        "trials": len(records),
+        "targets": dict(Counter(r["target"] for r in records)),
+        **figures_of(records),
+        "leftover_processes": sum(len(r.get("leftovers", {})) for r in records),
+        "shm_regions_left": sum(len(r.get("shm_left", [])) for r in records),
+        "launches_failed_before_kill": len(notes),
+        "trials_detail": [{k: v for k, v in r.items() if k != "log_tail"} for r in records],
+    }
+    return PartResult(
+        part,
+        mode,
+        "trials",
+        len(records),
+        passed,
+        len(records) - passed,
+        ok=passed == len(records),
+        duration_s=seconds,
+        figures=figures,
+        failures=failures,
+        notes=notes,
+    )
+
+
+def _describe_stub_death(r: dict[str, Any]) -> str:
+    return (
+        f"stub {r.get('model')} of rank {r.get('rank')} killed: exit {r.get('exit_code')} in "
+        f"{r.get('kill_to_exit_s')} s, not ready after {r.get('kill_to_not_ready_s')} s, "
+        f"model named {r.get('model_named')}, {len(r.get('leftovers', {}))} left, "
+        f"{len(r.get('shm_left', []))} shm left"
+    )
+
+
+def _stub_death_figures(records: Records) -> dict[str, Any]:
+    exits = [r["kill_to_exit_s"] for r in records if "kill_to_exit_s" in r]
+    not_ready = [r["kill_to_not_ready_s"] for r in records if r.get("kill_to_not_ready_s") is not None]
+    exit_median, exit_max = _median_max(exits)
+    ready_median, ready_max = _median_max(not_ready)
+    return {
+        "models_killed": dict(Counter(str(r.get("model")) for r in records)),
+        "exit_codes": dict(Counter(str(r.get("exit_code")) for r in records)),
+        "kill_to_exit_median_s": exit_median,
+        "kill_to_exit_max_s": exit_max,
+        "exit_within_s": EXIT_WITHIN_S,
+        "kill_to_not_ready_median_s": ready_median,
+        "kill_to_not_ready_max_s": ready_max,
+        "model_named_in_error": sum(bool(r.get("model_named")) for r in records),
+        "victim_named_exactly": sum(bool(r.get("victim_named_exactly")) for r in records),
+    }
 
 
 def run_stub_death(
@@ -324,54 +384,37 @@ def run_stub_death(
     progress: Callable[[str], None] | None = None,
 ) -> PartResult:
     """kill -9 of a random Python-backend stub; `counts`: trials per target."""
-    say = progress or (lambda _: None)
-
-    def describe(r: dict[str, Any]) -> str:
-        return (
-            f"stub {r.get('model')} of rank {r.get('rank')} killed: exit {r.get('exit_code')} in "
-            f"{r.get('kill_to_exit_s')} s, not ready after {r.get('kill_to_not_ready_s')} s, "
-            f"model named {r.get('model_named')}, {len(r.get('leftovers', {}))} left, "
-            f"{len(r.get('shm_left', []))} shm left"
-        )
-
-    records, failures, notes, seconds = _run_trials(
-        "stub-death", work, counts, seed, say, one_stub_death, describe
-    )
-    exits = [r["kill_to_exit_s"] for r in records if "kill_to_exit_s" in r]
-    not_ready = [r["kill_to_not_ready_s"] for r in records if r.get("kill_to_not_ready_s") is not None]
-    exit_median, exit_max = _median_max(exits)
-    ready_median, ready_max = _median_max(not_ready)
-    passed = sum(r["passed"] for r in records)
-    figures = {
-        "trials": len(records),
-        "targets": dict(Counter(r["target"] for r in records)),
-        "models_killed": dict(Counter(str(r.get("model")) for r in records)),
-        "exit_codes": dict(Counter(str(r.get("exit_code")) for r in records)),
-        "kill_to_exit_median_s": exit_median,
-        "kill_to_exit_max_s": exit_max,
-        "exit_within_s": EXIT_WITHIN_S,
-        "kill_to_not_ready_median_s": ready_median,
-        "kill_to_not_ready_max_s": ready_max,
-        "model_named_in_error": sum(bool(r.get("model_named")) for r in records),
-        "victim_named_exactly": sum(bool(r.get("victim_named_exactly")) for r in records),
-        "leftover_processes": sum(len(r.get("leftovers", {})) for r in records),
-        "shm_regions_left": sum(len(r.get("shm_left", [])) for r in records),
-        "launches_failed_before_kill": len(notes),
-        "trials_detail": _detail(records),
-    }
-    return PartResult(
+    return _kill_part(
         "stub-death",
+        work,
+        counts,
+        seed,
         mode,
-        "trials",
-        len(records),
-        passed,
-        len(records) - passed,
-        ok=passed == len(records),
-        duration_s=seconds,
-        figures=figures,
-        failures=failures,
-        notes=notes,
+        progress,
+        _kill_a_stub,
+        _describe_stub_death,
+        _stub_death_figures,
     )
+
+
+def _describe_supervisor_death(r: dict[str, Any]) -> str:
+    return (
+        f"launcher killed: its launch gone after {r.get('kill_to_gone_s')} s, "
+        f"{len(r.get('leftovers', {}))} left, {len(r.get('shm_left', []))} shm left"
+    )
+
+
+def _supervisor_death_figures(records: Records) -> dict[str, Any]:
+    gone_median, gone_max = _median_max([r["kill_to_gone_s"] for r in records if "kill_to_gone_s" in r])
+    kinds: Counter[str] = Counter()
+    for r in records:
+        kinds.update(r.get("processes_before_kill", {}))
+    return {
+        "kill_to_gone_median_s": gone_median,
+        "kill_to_gone_max_s": gone_max,
+        "gone_within_s": EXIT_WITHIN_S,
+        "processes_killed_with_it": dict(kinds),
+    }
 
 
 def run_supervisor_death(
@@ -383,45 +426,14 @@ def run_supervisor_death(
     progress: Callable[[str], None] | None = None,
 ) -> PartResult:
     """kill -9 of `tritongen launch` itself; `counts`: trials per target."""
-    say = progress or (lambda _: None)
-
-    def describe(r: dict[str, Any]) -> str:
-        return (
-            f"launcher killed: its launch gone after {r.get('kill_to_gone_s')} s, "
-            f"{len(r.get('leftovers', {}))} left, {len(r.get('shm_left', []))} shm left"
-        )
-
-    records, failures, notes, seconds = _run_trials(
-        "supervisor-death", work, counts, seed, say, one_supervisor_death, describe
-    )
-    gone = [r["kill_to_gone_s"] for r in records if "kill_to_gone_s" in r]
-    gone_median, gone_max = _median_max(gone)
-    kinds: Counter[str] = Counter()
-    for r in records:
-        kinds.update(r.get("processes_before_kill", {}))
-    passed = sum(r["passed"] for r in records)
-    figures = {
-        "trials": len(records),
-        "targets": dict(Counter(r["target"] for r in records)),
-        "kill_to_gone_median_s": gone_median,
-        "kill_to_gone_max_s": gone_max,
-        "gone_within_s": EXIT_WITHIN_S,
-        "processes_killed_with_it": dict(kinds),
-        "leftover_processes": sum(len(r.get("leftovers", {})) for r in records),
-        "shm_regions_left": sum(len(r.get("shm_left", [])) for r in records),
-        "launches_failed_before_kill": len(notes),
-        "trials_detail": _detail(records),
-    }
-    return PartResult(
+    return _kill_part(
         "supervisor-death",
+        work,
+        counts,
+        seed,
         mode,
-        "trials",
-        len(records),
-        passed,
-        len(records) - passed,
-        ok=passed == len(records),
-        duration_s=seconds,
-        figures=figures,
-        failures=failures,
-        notes=notes,
+        progress,
+        _kill_the_supervisor,
+        _describe_supervisor_death,
+        _supervisor_death_figures,
     )

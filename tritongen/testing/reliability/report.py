@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 MODE_ENV = "TRITONGEN_RELIABILITY"
@@ -119,6 +121,15 @@ class PartResult:
         lines += [f"failure: {failure}" for failure in self.failures]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def start_part(work: Path, progress: Callable[[str], None] | None) -> tuple[Callable[[str], None], float]:
+    """A standalone part's start: its progress line (silent when none), its start time, its work directory.
+
+    The parts that build their own cases share this, so their durations are measured from the same point.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    return progress or (lambda _: None), time.monotonic()
 
 
 def keep_failure(failures: list[str], text: str) -> None:

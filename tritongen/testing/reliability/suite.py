@@ -71,6 +71,14 @@ STANDALONE: dict[str, Runner] = {
 }
 
 
+def run_standalone(
+    part: str, sizes: Sizes, work: Path, *, seed: int = 0, progress: Progress | None = None
+) -> PartResult:
+    """One part of `STANDALONE` at `sizes`: the same arguments `run_parts` gives it, so a test of one part
+    measures exactly what the suite's table reports."""
+    return STANDALONE[part](sizes, work, seed, progress or (lambda _: None))
+
+
 def run_parts(
     parts: Sequence[str],
     sizes: Sizes,
