@@ -33,7 +33,7 @@ def make_docs() -> ModuleType:
 
 
 def split_sample() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(a step with the four original parts, a reliability.py --json document with the three new ones)."""
+    """(a step with the five earlier parts, a reliability.py --json document with the three new ones)."""
     step: dict[str, Any] = json.loads(SAMPLE.read_text())
     results = step["json"]["results"]
     base = copy.deepcopy(step)
@@ -62,12 +62,13 @@ def test_merge_adds_the_new_parts_and_keeps_the_old_ones(make_docs: ModuleType) 
         "faults",
         "engine-fuzz",
         "request-fuzz",
+        "serving-faults",
         *NEW_PARTS,
     ]
     table = data["table"].splitlines()
     assert [line.split()[0] for line in table] == ["part", *(r["part"] for r in data["results"])]
     assert [run["parts"] for run in data["runs"]] == [
-        ["load", "faults", "engine-fuzz", "request-fuzz"],
+        ["load", "faults", "engine-fuzz", "request-fuzz", "serving-faults"],
         list(NEW_PARTS),
     ]
     # where the figures went (--json, --work) is not how they were made
