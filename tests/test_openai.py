@@ -28,6 +28,11 @@ from typing import Any
 import openai
 import pytest
 import requests
+from openai_checks import (
+    CHAT,
+    bad_input_is_a_400_and_the_next_request_works,
+    streamed_deltas_join_to_the_whole_answer,
+)
 from smollm2_fixture import render_repository, smollm2_checkpoint_dir  # noqa: F401
 
 from tritongen.openai.generation import StopScanner
@@ -328,24 +333,10 @@ def test_length_limit_and_usage_match_the_tokenizer(route: Route, tokenizer) -> 
 @pytest.mark.server
 def test_streamed_deltas_join_to_the_non_streamed_answer(route: Route) -> None:
     client = route.client()
-    request: dict[str, Any] = {
-        "model": "smollm2",
-        "temperature": 0,
-        "max_tokens": 20,
-        "messages": [{"role": "user", "content": "Name three colours."}],
-    }
-    whole = client.chat.completions.create(**request)
-    chunks = list(
-        client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
-    )
-    assert chunks[0].choices[0].delta.role == "assistant"
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
-    assert finishes[-1] == whole.choices[0].finish_reason and set(finishes[:-1]) == {None}
+    _, chunks = streamed_deltas_join_to_the_whole_answer(client)
     joined = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert joined == whole.choices[0].message.content
-    assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage  # include_usage: a last usage chunk
     assert all(c.usage is None for c in chunks[:-1])
-    plain = list(client.chat.completions.create(**request, stream=True))
+    plain = list(client.chat.completions.create(**CHAT, stream=True))
     assert (
         all(c.usage is None for c in plain)
         and "".join(c.choices[0].delta.content or "" for c in plain) == joined
@@ -427,22 +418,7 @@ BAD_REQUESTS = [
 def test_bad_input_is_a_400_and_the_next_request_works(
     route: Route, change: dict[str, Any], message: str
 ) -> None:
-    client = route.client()
-    request: dict[str, Any] = {
-        "model": "smollm2",
-        "max_tokens": 4,
-        "messages": [{"role": "user", "content": "Hi"}],
-        **change,
-    }
-    with pytest.raises(openai.BadRequestError, match=message.replace("(", r"\(")) as caught:
-        client.chat.completions.create(**request)
-    error = caught.value.body
-    assert isinstance(error, dict) and set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == "invalid_request_error"
-    ok = client.chat.completions.create(
-        model="smollm2", max_tokens=2, messages=[{"role": "user", "content": "Hi"}]
-    )
-    assert ok.choices[0].message.content
+    bad_input_is_a_400_and_the_next_request_works(route.client(), change, message)
 
 
 @pytest.mark.server

@@ -21,6 +21,10 @@ import openai
 import psutil
 import pytest
 import requests
+from openai_checks import (
+    bad_input_is_a_400_and_the_next_request_works,
+    streamed_deltas_join_to_the_whole_answer,
+)
 from smollm2_fixture import smollm2_checkpoint_dir  # noqa: F401
 from test_openai import Route, openai_route
 
@@ -164,24 +168,7 @@ def test_greedy_chat_equals_the_models_greedy_generate_and_usage_is_the_tokenize
 
 @pytest.mark.server
 def test_streamed_deltas_join_to_the_non_streamed_answer(route: Route) -> None:
-    client = route.client()
-    request: dict[str, Any] = {
-        "model": "smollm2",
-        "temperature": 0,
-        "max_tokens": 20,
-        "messages": [{"role": "user", "content": "Name three colours."}],
-    }
-    whole = client.chat.completions.create(**request)
-    chunks = list(
-        client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
-    )
-    assert chunks[0].choices[0].delta.role == "assistant"
-    pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
-    assert len([p for p in pieces if p]) > 2  # streamed as deltas, not one piece at the end
-    assert "".join(pieces) == whole.choices[0].message.content
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
-    assert finishes[-1] == whole.choices[0].finish_reason and set(finishes[:-1]) == {None}
-    assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
+    streamed_deltas_join_to_the_whole_answer(route.client())
 
 
 @pytest.mark.server
@@ -245,20 +232,7 @@ def test_seeded_sampling_is_repeatable(route: Route) -> None:
 def test_bad_input_is_a_400_and_the_next_request_works(
     route: Route, change: dict[str, Any], message: str
 ) -> None:
-    client = route.client()
-    request: dict[str, Any] = {
-        "model": "smollm2",
-        "max_tokens": 4,
-        "messages": [{"role": "user", "content": "Hi"}],
-        **change,
-    }
-    with pytest.raises(openai.BadRequestError, match=message) as caught:
-        client.chat.completions.create(**request)
-    assert isinstance(caught.value.body, dict) and caught.value.body["type"] == "invalid_request_error"
-    ok = client.chat.completions.create(
-        model="smollm2", max_tokens=2, messages=[{"role": "user", "content": "Hi"}]
-    )
-    assert ok.choices[0].message.content
+    bad_input_is_a_400_and_the_next_request_works(route.client(), change, message)
 
 
 @pytest.mark.server
