@@ -260,12 +260,17 @@ def shared_server(name: str, build: Callable[[Path], Path]) -> RunningServer:
 @atexit.register
 def stop_shared_servers() -> None:
     """Stop every `shared_server` (at exit, or earlier when what they use is about to be removed)."""
+    # Each server's process tree is read before any is signalled: a server that exits on the signal
+    # leaves its Python-backend stubs to init, where stop_server would no longer find them.
+    table = process_table()
+    trees = [descendants(table, server.process.pid) for server, _ in _SHARED.values()]
     for server, _ in _SHARED.values():  # signal them all first: they shut down side by side
         if server.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.process.pid, signal.SIGTERM)
-    for server, root in _SHARED.values():
+    for (server, root), tree in zip(_SHARED.values(), trees, strict=True):
         stop_server(server)
+        kill_leftover_descendants(tree)
         if os.environ.get("TRITONGEN_KEEP_TEST_SERVERS") is None:
             shutil.rmtree(root, ignore_errors=True)
     _SHARED.clear()
