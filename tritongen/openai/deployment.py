@@ -20,8 +20,8 @@ from typing import Any
 import requests
 
 from tritongen.errors import ServerRequestError, TokenizerError, UsageError
+from tritongen.http.generate import base_url
 from tritongen.openai.targets import Target, target_for
-from tritongen.openai.upstream import base_url
 
 MODEL_PREFERENCE = ("ensemble", "tensorrt_llm_bls", "tensorrt_llm")
 DEFAULT_MAX_TOKENS = 16  # when the deployment's max_seq_len is unknown (Triton's frontend default)

@@ -18,16 +18,11 @@ from typing import Any
 
 import aiohttp
 
+from tritongen.http.generate import base_url, error_text
 from tritongen.openai.protocol import RouteError
 
 # aiohttp reads a line of at most twice its buffer; a non-streamed answer is one event on one line.
 READ_BUFFER = 1 << 20
-
-
-def base_url(url: str) -> str:
-    """`localhost:8000`, `http://host:8000/` → `http://host:8000`."""
-    url = url.strip().rstrip("/")
-    return url if "://" in url else f"http://{url}"
 
 
 class Upstream:
@@ -139,11 +134,7 @@ class Upstream:
 
 def upstream_error(status: int, raw: bytes) -> RouteError:
     """Triton's `{"error": "..."}` as an OpenAI error: its 400s (bad input) stay 400s, the rest are 502."""
-    try:
-        payload = json.loads(raw)
-        message = str(payload.get("error", raw[:300].decode(errors="replace")))
-    except (ValueError, AttributeError):
-        message = raw[:300].decode(errors="replace").strip()
+    message = error_text(raw) or raw[:300].decode(errors="replace").strip()
     if status == 400:
         return RouteError(f"the deployment rejected the request: {message}", code="invalid_value")
     return RouteError(
